@@ -1,0 +1,10 @@
+# The DigitScenes student baseline: FCN on a ResNetV1c-18 of width 8.
+_base_ = [
+    '../_base_/models/fcn_r18_digit_scenes.py',
+    '../_base_/datasets/digit_scenes.py',
+    '../_base_/schedules/digit_scenes_2k.py',
+    'mmseg::_base_/default_runtime.py'
+]
+model = dict(
+    backbone=dict(stem_channels=16, base_channels=8),
+    decode_head=dict(in_channels=64, channels=32))

@@ -1,0 +1,9 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+from .digit_scenes import (DIGIT_SCENES_CLASSES, DIGIT_SCENES_PALETTE,
+                           DigitScenesDataset, DigitScenesDetDataset,
+                           digit_pool_split, make_digit_scenes)
+
+__all__ = [
+    'DIGIT_SCENES_CLASSES', 'DIGIT_SCENES_PALETTE', 'DigitScenesDataset',
+    'DigitScenesDetDataset', 'digit_pool_split', 'make_digit_scenes'
+]

@@ -1,0 +1,164 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""DigitScenes as upstream mmseg / mmdet datasets, generated on first use."""
+import os
+import os.path as osp
+from typing import Optional
+
+from mmdet.datasets import CocoDataset
+from mmengine.dist import barrier, get_rank
+from mmseg.datasets import BaseSegDataset
+
+from mmkd.registry import DATASETS
+from .generate import (DIGIT_SCENES_CLASSES, DIGIT_SCENES_PALETTE,
+                       make_digit_scenes)
+
+DEFAULT_ROOT = 'data/digit_scenes'
+
+
+def _non_empty(path: str) -> bool:
+    if osp.isdir(path):
+        return len(os.listdir(path)) > 0
+    return osp.isfile(path)
+
+
+def prepare_digit_scenes(data_root: str, required: list, auto_generate: bool,
+                         generate_cfg: Optional[dict]) -> None:
+    """Make sure DigitScenes is in ``data_root`` before a dataset reads it.
+
+    Generates the data (rank 0 only, then a barrier) if ``data_root`` is
+    missing or empty, or holds a ``meta.json`` and ``generate_cfg`` asks for
+    other parameters. A directory with neither a ``meta.json`` nor the
+    ``required`` files is left alone and reported.
+
+    Args:
+        data_root (str): Dataset root.
+        required (list[str]): Paths (folders must be non-empty) the dataset
+            reads.
+        auto_generate (bool): Whether generating is allowed.
+        generate_cfg (dict, optional): Keyword arguments of
+            :func:`make_digit_scenes`; with an existing ``meta.json`` and no
+            ``generate_cfg`` the data are used as they are.
+
+    Raises:
+        FileNotFoundError: If a required path is missing or empty afterwards.
+    """
+    try:
+        if get_rank() == 0 and auto_generate:
+            if osp.isfile(osp.join(data_root, 'meta.json')):
+                if generate_cfg:
+                    make_digit_scenes(data_root, **generate_cfg)
+            elif not _non_empty(data_root):
+                make_digit_scenes(data_root, **(generate_cfg or {}))
+    finally:
+        barrier()
+    missing = [p for p in required if not _non_empty(p)]
+    if missing:
+        why = ('auto_generate=False' if not auto_generate else
+               'the directory is not empty and has no meta.json, so it is '
+               'not generated over')
+        raise FileNotFoundError(
+            f'DigitScenes: {missing[0]!r} is missing or empty ({why}). '
+            'Generate the data with `python tools/dataset_converters/'
+            f'digit_scenes.py {data_root}`, or point data_root at a missing '
+            'or empty directory to generate it on first use.')
+
+
+class _NonEmptyMixin:
+    """Refuse to build a dataset with no samples."""
+
+    def filter_data(self) -> list:
+        # checked before serialising, which fails obscurely on an empty list
+        data_list = super().filter_data()
+        if not data_list:
+            raise FileNotFoundError(
+                f'{type(self).__name__}: no samples found under '
+                f'{self.data_root!r} (data_prefix={self.data_prefix}). '
+                'Regenerate it with `python tools/dataset_converters/'
+                f'digit_scenes.py {self.data_root}`.')
+        return data_list
+
+
+@DATASETS.register_module()
+class DigitScenesDataset(_NonEmptyMixin, BaseSegDataset):
+    """DigitScenes semantic segmentation: 10 digits + background.
+
+    Args:
+        data_root (str): Dataset root. Defaults to ``'data/digit_scenes'``.
+        data_prefix (dict, optional): ``img_path`` / ``seg_map_path`` under
+            ``data_root``. Defaults to the train split.
+        img_suffix (str): Defaults to ``'.png'``.
+        seg_map_suffix (str): Defaults to ``'.png'``.
+        reduce_zero_label (bool): Defaults to False.
+        auto_generate (bool): Generate the data into a missing or empty
+            ``data_root``. Defaults to True.
+        generate_cfg (dict, optional): ``num_train``, ``num_val``,
+            ``img_size``, ``seed`` of :func:`make_digit_scenes`.
+            Defaults to None (its defaults).
+        **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.
+    """
+    METAINFO = dict(classes=DIGIT_SCENES_CLASSES, palette=DIGIT_SCENES_PALETTE)
+
+    def __init__(self,
+                 data_root: str = DEFAULT_ROOT,
+                 data_prefix: Optional[dict] = None,
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 reduce_zero_label: bool = False,
+                 auto_generate: bool = True,
+                 generate_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        if data_prefix is None:
+            data_prefix = dict(
+                img_path='img_dir/train', seg_map_path='ann_dir/train')
+        prepare_digit_scenes(
+            data_root, [osp.join(data_root, data_prefix.get('img_path', ''))],
+            auto_generate, generate_cfg)
+        super().__init__(
+            data_root=data_root,
+            data_prefix=data_prefix,
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            reduce_zero_label=reduce_zero_label,
+            **kwargs)
+
+
+@DATASETS.register_module()
+class DigitScenesDetDataset(_NonEmptyMixin, CocoDataset):
+    """DigitScenes detection / instance segmentation in COCO format.
+
+    Masks are COCO RLE, so mmdet's ``LoadAnnotations`` needs
+    ``poly2mask=True`` (its default); with ``poly2mask=False`` it would mark
+    every instance ignored. Each annotation also carries ``point`` (an
+    ``[x, y]`` pixel inside the mask) and ``scan_id``.
+
+    Args:
+        data_root (str): Dataset root. Defaults to ``'data/digit_scenes'``.
+        ann_file (str): Defaults to ``'annotations/instances_train.json'``.
+        data_prefix (dict, optional): ``img`` under ``data_root``.
+            Defaults to ``dict(img='img_dir/train/')``.
+        auto_generate (bool): See :class:`DigitScenesDataset`.
+        generate_cfg (dict, optional): See :class:`DigitScenesDataset`.
+        **kwargs: Passed to :class:`mmdet.datasets.CocoDataset`.
+    """
+    METAINFO = dict(
+        classes=DIGIT_SCENES_CLASSES[1:],
+        palette=[tuple(c) for c in DIGIT_SCENES_PALETTE[1:]])
+
+    def __init__(self,
+                 data_root: str = DEFAULT_ROOT,
+                 ann_file: str = 'annotations/instances_train.json',
+                 data_prefix: Optional[dict] = None,
+                 auto_generate: bool = True,
+                 generate_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        if data_prefix is None:
+            data_prefix = dict(img='img_dir/train/')
+        prepare_digit_scenes(data_root, [
+            osp.join(data_root, ann_file),
+            osp.join(data_root, data_prefix.get('img', ''))
+        ], auto_generate, generate_cfg)
+        super().__init__(
+            data_root=data_root,
+            ann_file=ann_file,
+            data_prefix=data_prefix,
+            **kwargs)

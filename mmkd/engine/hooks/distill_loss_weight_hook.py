@@ -1,0 +1,122 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+import difflib
+import math
+from typing import Dict, Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmkd.registry import HOOKS
+
+_SCHEDULE_KEYS = {
+    'linear': ('start_factor', 'begin', 'end'),
+    'step': ('milestones', 'gamma'),
+    'cosine': ('eta_min', 'begin', 'end'),
+}
+
+
+def schedule_factor(schedule: dict, progress: int) -> float:
+    """The factor of one schedule at ``progress`` (an iteration or epoch).
+
+    - ``linear``: warm-up from ``start_factor`` (default 0) at ``begin``
+      (default 0) to 1 at ``end``; 1 afterwards.
+    - ``step``: ``gamma`` (default 0.1) to the power of the number of
+      ``milestones`` reached.
+    - ``cosine``: decay from 1 at ``begin`` (default 0) to ``eta_min``
+      (default 0) at ``end`` along half a cosine; ``eta_min`` afterwards.
+    """
+    kind = schedule['type']
+    if kind == 'step':
+        passed = sum(progress >= m for m in schedule['milestones'])
+        return schedule.get('gamma', 0.1)**passed
+    begin, end = schedule.get('begin', 0), schedule['end']
+    t = min(max((progress - begin) / (end - begin), 0.0), 1.0)
+    if kind == 'linear':
+        start = schedule.get('start_factor', 0.0)
+        return start + (1.0 - start) * t
+    eta_min = schedule.get('eta_min', 0.0)
+    return eta_min + (1.0 - eta_min) * (1 + math.cos(math.pi * t)) / 2
+
+
+@HOOKS.register_module()
+class DistillLossWeightHook(Hook):
+    """Scale distill losses by per-loss schedules.
+
+    The factor multiplies the loss's own ``loss_weight``; it is a function
+    of the current iteration (or epoch) only, so a resumed run continues on
+    the same curve. Each factor is logged as ``distill.scale_<name>``.
+
+    Note:
+        Loss names are the keys of ``DistillModel.losses`` (without the
+        ``loss_`` prefix), checked when training starts.
+
+    Args:
+        schedules (dict): Loss name to a schedule: ``dict(type='linear',
+            start_factor=0., begin=0, end=500)``, ``dict(type='step',
+            milestones=[1000], gamma=0.1)`` or ``dict(type='cosine',
+            eta_min=0., begin=0, end=2000)``.
+        by_epoch (bool): Count epochs instead of iterations. Defaults to
+            False.
+
+    Examples:
+        >>> custom_hooks = [dict(type='mmkd.DistillLossWeightHook',
+        ...     schedules=dict(cwd_logits=dict(type='linear', end=200)))]
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, schedules: Dict[str, dict],
+                 by_epoch: bool = False) -> None:
+        if not schedules:
+            raise ValueError('DistillLossWeightHook needs at least one '
+                             'schedule')
+        for name, schedule in schedules.items():
+            kind = schedule.get('type')
+            if kind not in _SCHEDULE_KEYS:
+                raise ValueError(
+                    f'schedule of {name!r} has type {kind!r}; expected one '
+                    f'of {", ".join(_SCHEDULE_KEYS)}')
+            for key in schedule:
+                if key != 'type' and key not in _SCHEDULE_KEYS[kind]:
+                    raise KeyError(
+                        f'{kind} schedule of {name!r} has unknown key '
+                        f'{key!r} (keys: {", ".join(_SCHEDULE_KEYS[kind])})')
+            if kind == 'step' and 'milestones' not in schedule:
+                raise KeyError(f'step schedule of {name!r} needs milestones')
+            if kind != 'step':
+                if 'end' not in schedule:
+                    raise KeyError(f'{kind} schedule of {name!r} needs end')
+                if schedule['end'] <= schedule.get('begin', 0):
+                    raise ValueError(
+                        f'schedule of {name!r}: end ({schedule["end"]}) '
+                        f'must be after begin ({schedule.get("begin", 0)})')
+        self.schedules = schedules
+        self.by_epoch = by_epoch
+
+    def before_train(self, runner) -> None:
+        scales = self._model(runner).distill_loss_scales
+        for name in self.schedules:
+            if name not in scales:
+                close = difflib.get_close_matches(name, list(scales), n=1)
+                hint = f'; did you mean {close[0]!r}?' if close else ''
+                raise KeyError(
+                    f'DistillLossWeightHook schedules loss {name!r}, which '
+                    f'the model does not have{hint} (losses: '
+                    f'{", ".join(scales)})')
+
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
+        model = self._model(runner)
+        progress = runner.epoch if self.by_epoch else runner.iter
+        for name, schedule in self.schedules.items():
+            factor = schedule_factor(schedule, progress)
+            model.distill_loss_scales[name] = factor
+            runner.message_hub.update_scalar(f'train/distill.scale_{name}',
+                                             factor)
+
+    @staticmethod
+    def _model(runner):
+        model = runner.model
+        return model.module if is_model_wrapper(model) else model

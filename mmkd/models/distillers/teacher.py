@@ -1,0 +1,102 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Build a model from a config (in its own scope) and load a teacher."""
+import os.path as osp
+from typing import Union
+
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
+from mmengine.runner import CheckpointLoader
+
+from mmkd.registry import MODELS
+
+ModelCfg = Union[dict, ConfigDict]
+
+
+def resolve_model_cfg(cfg: ModelCfg, role: str) -> ConfigDict:
+    """Return a buildable model config.
+
+    Args:
+        cfg (dict): Either a model config (``dict(type=...)``) or
+            ``dict(cfg_path='mmseg::pspnet/pspnet_r18-...py')`` naming a
+            whole config file whose ``model`` is taken, built in that file's
+            ``default_scope``. Other keys next to ``cfg_path`` override keys
+            of that model.
+        role (str): ``'student'`` or ``'teacher'``, used in messages.
+
+    Returns:
+        ConfigDict: The model config, with ``_scope_`` set when known.
+    """
+    if not isinstance(cfg, (dict, ConfigDict)):
+        raise TypeError(f'{role} must be a model config dict, got '
+                        f'{type(cfg).__name__}')
+    cfg = ConfigDict(cfg)
+    if 'cfg_path' not in cfg:
+        if 'type' not in cfg:
+            raise KeyError(f"{role} config needs 'type' or 'cfg_path', got "
+                           f'keys {sorted(cfg)}')
+        return _with_scope(cfg)
+    cfg_path = cfg.pop('cfg_path')
+    if '::' not in cfg_path and not osp.isfile(cfg_path):
+        raise FileNotFoundError(f'{role}.cfg_path: no config file at '
+                                f'{cfg_path!r}')
+    file_cfg = Config.fromfile(cfg_path)
+    if 'model' not in file_cfg:
+        raise KeyError(f'{role}.cfg_path {cfg_path!r} has no `model` key')
+    model = ConfigDict(
+        Config._merge_a_into_b(cfg.to_dict(), file_cfg.model.to_dict()))
+    scope = file_cfg.get('default_scope')
+    if scope and '_scope_' not in model and '.' not in str(model.type):
+        model._scope_ = scope
+    return _with_scope(model)
+
+
+def _with_scope(cfg: ConfigDict) -> ConfigDict:
+    # Nested modules are looked up in the default scope, so a model named
+    # 'mmseg.EncoderDecoder' must be built with mmseg as the default scope.
+    if '_scope_' not in cfg and isinstance(cfg.type, str) and \
+            '.' in cfg.type:
+        cfg._scope_, cfg.type = cfg.type.split('.', 1)
+    return cfg
+
+
+def build_model(cfg: ModelCfg, role: str) -> nn.Module:
+    """Build a student or teacher model in the scope its config names."""
+    return MODELS.build(resolve_model_cfg(cfg, role))
+
+
+def load_teacher_checkpoint(teacher: nn.Module, teacher_ckpt: str) -> None:
+    """Load ``teacher_ckpt`` into ``teacher`` strictly, on the CPU.
+
+    Args:
+        teacher (nn.Module): The teacher model.
+        teacher_ckpt (str): Local path or URL of the checkpoint. A
+            ``state_dict`` key is used when present; a ``module.`` prefix
+            left by DDP is removed.
+
+    Raises:
+        FileNotFoundError: ``teacher_ckpt`` is a local path that does not
+            exist.
+        RuntimeError: Keys or shapes of the checkpoint do not match the
+            teacher; the message lists them.
+    """
+    is_url = teacher_ckpt.startswith(('http://', 'https://', 's3://'))
+    if not is_url and '://' not in teacher_ckpt and not osp.isfile(
+            teacher_ckpt):
+        raise FileNotFoundError(
+            f'teacher_ckpt {teacher_ckpt!r} does not exist. Train the '
+            'teacher first or point teacher_ckpt to its checkpoint.')
+    checkpoint = CheckpointLoader.load_checkpoint(
+        teacher_ckpt, map_location='cpu')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    if all(k.startswith('module.') for k in state_dict):
+        state_dict = {k[len('module.'):]: v for k, v in state_dict.items()}
+    try:
+        teacher.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        hint = ''
+        if any(k.startswith('student.') for k in state_dict):
+            hint = (' It looks like a distillation checkpoint; export its '
+                    'student with tools/export_student.py first.')
+        raise RuntimeError(
+            f'teacher_ckpt {teacher_ckpt!r} does not match the teacher '
+            f'{type(teacher).__name__}.{hint}\n{e}') from None
