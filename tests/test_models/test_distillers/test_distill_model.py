@@ -1,0 +1,373 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseDataPreprocessor, BaseModel
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.structures import BaseDataElement
+
+from mmkd.models.distillers import DistillModel
+from mmkd.registry import MODELS
+
+
+class ToySegmentor(BaseModel):
+    """conv backbone -> 1x1 head; CE loss against ``gt`` of data samples."""
+
+    def __init__(self, width=4, num_classes=3, data_preprocessor=None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.backbone = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width),
+            nn.ReLU())
+        self.neck = nn.Conv2d(width, width, 1)
+        self.head = nn.Conv2d(width, num_classes, 1)
+        self.aux_head = nn.Conv2d(width, num_classes, 1)  # never called
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        if isinstance(inputs, list):  # BaseDataPreprocessor does not stack
+            inputs = torch.stack(inputs)
+        levels = (self.neck(self.backbone(inputs)), )
+        levels = levels + (F.avg_pool2d(levels[0], 2), )
+        # the head is shared by both levels, as in mmdet's dense heads
+        logits = [self.head(level) for level in levels][0]
+        if mode == 'loss':
+            gt = torch.stack([s.gt for s in data_samples])
+            return dict(loss_ce=F.cross_entropy(logits, gt))
+        if mode == 'predict':
+            return [BaseDataElement(pred=p) for p in logits.argmax(1)]
+        return logits
+
+
+@pytest.fixture(autouse=True)
+def toy_registry():
+    init_default_scope('mmkd')
+    MODELS.register_module('ToySegmentor', module=ToySegmentor, force=True)
+    yield
+    MODELS.module_dict.pop('ToySegmentor')
+
+
+def make_batch(n=2, size=8, num_classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(
+        inputs=[torch.rand(3, size, size, generator=g) for _ in range(n)],
+        data_samples=[
+            BaseDataElement(
+                gt=torch.randint(num_classes, (size, size), generator=g))
+            for _ in range(n)
+        ])
+
+
+def save_teacher(tmp_path, width=8, name='teacher.pth'):
+    teacher = ToySegmentor(width=width)
+    for p in teacher.parameters():
+        nn.init.normal_(p, std=0.5)
+    path = str(tmp_path / name)
+    torch.save(dict(state_dict=teacher.state_dict(), meta={}), path)
+    return teacher, path
+
+
+def distill_cfg(teacher_ckpt, student_width=4, teacher_width=8, **kwargs):
+    cfg = dict(
+        type='DistillModel',
+        student=dict(type='ToySegmentor', width=student_width),
+        teacher=dict(type='ToySegmentor', width=teacher_width),
+        teacher_ckpt=teacher_ckpt,
+        taps=dict(
+            student=dict(logits='head', feat='neck'),
+            teacher=dict(logits='head', feat='neck')),
+        losses=dict(
+            kl_logits=dict(
+                type='KLDivergence', tau=2.0, student='logits',
+                teacher='logits')))
+    cfg.update(kwargs)
+    return cfg
+
+
+def test_teacher_out_of_state_dict_optimizer_and_grad(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    model = MODELS.build(distill_cfg(ckpt))
+    assert not any(k.startswith('teacher') for k in model.state_dict())
+    assert all(k.startswith(('student.', 'data_preprocessor.'))
+               for k in model.state_dict())
+    optim = build_optim_wrapper(
+        model, dict(optimizer=dict(type='SGD', lr=0.1)))
+    optim_params = {id(p) for g in optim.param_groups for p in g['params']}
+    assert not optim_params & {id(p) for p in model.teacher.parameters()}
+    assert optim_params == {id(p) for p in model.parameters()}
+
+    model.train()
+    assert model.student.training and not model.teacher.training
+    data = model.data_preprocessor(make_batch(), True)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_ce', 'distill.loss_kl_logits'}
+    sum(losses.values()).backward()
+    assert all(p.grad is not None
+               for n, p in model.student.named_parameters()
+               if not n.startswith('aux_head'))
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+
+
+def test_teacher_loaded_strictly_and_frozen_train_step(tmp_path):
+    teacher, ckpt = save_teacher(tmp_path)
+    model = MODELS.build(distill_cfg(ckpt))
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(model.teacher.state_dict()[k], v)
+    optim = build_optim_wrapper(
+        model, dict(optimizer=dict(type='SGD', lr=0.1)))
+    before = copy.deepcopy(model.teacher.state_dict())
+    student_before = copy.deepcopy(model.student.state_dict())
+    log_vars = model.train_step(make_batch(), optim)
+    assert 'distill.loss_kl_logits' in log_vars
+    for k, v in model.teacher.state_dict().items():
+        # BN running stats included: eval mode keeps them
+        assert torch.equal(v, before[k]), k
+    assert not torch.equal(model.student.head.weight,
+                           student_before['head.weight'])
+
+
+def test_taps_freed_after_loss_and_unused_outside_loss(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    model = MODELS.build(distill_cfg(ckpt))
+    data = model.data_preprocessor(make_batch(), True)
+    model(**data, mode='loss')
+    for taps in (model.student_taps, model.teacher_taps):
+        assert all(not buf for buf in taps._buffers.values())
+    # predict / tensor run the student without filling the taps
+    preds = model(**data, mode='predict')
+    assert len(preds) == 2 and preds[0].pred.shape == (8, 8)
+    assert torch.equal(
+        model(data['inputs'], mode='tensor'), model.student(data['inputs']))
+    assert all(not buf for buf in model.student_taps._buffers.values())
+
+
+def test_teacher_stops_after_last_tap(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        taps=dict(student=dict(feat='neck'), teacher=dict(feat='neck')),
+        losses=dict(mse=dict(
+            type='MSEFeatureLoss', student='feat', teacher='feat')),
+        connectors=dict(feat=dict(
+            type='ConvConnector', in_channels=4, out_channels=8)))
+    model = MODELS.build(cfg)
+    head_calls = []
+    model.teacher.head.register_forward_hook(
+        lambda *args: head_calls.append(1))
+    data = model.data_preprocessor(make_batch(), True)
+    model(**data, mode='loss')  # the first forward learns the call counts
+    assert len(head_calls) == 2
+    model(**data, mode='loss')
+    model(**data, mode='loss')
+    assert len(head_calls) == 2, 'the teacher ran past its last tap'
+
+
+def test_connector_trained_and_saved(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        losses=dict(mse=dict(
+            type='MSEFeatureLoss', student='feat', teacher='feat')),
+        connectors=dict(feat=dict(
+            type='ConvConnector', in_channels=4, out_channels=8)))
+    model = MODELS.build(cfg)
+    assert any(k.startswith('connectors.feat.') for k in model.state_dict())
+    data = model.data_preprocessor(make_batch(), True)
+    losses = model(**data, mode='loss')
+    losses['distill.loss_mse'].backward()
+    assert model.connectors.feat.conv.conv.weight.grad is not None
+
+
+def test_shape_mismatch_without_connector(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        losses=dict(mse=dict(
+            type='MSEFeatureLoss', student='feat', teacher='feat')))
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(make_batch(), True)
+    with pytest.raises(ValueError,
+                       match=r"'feat' has shape \(2, 4, 8, 8\).*"
+                       r"\(2, 8, 8, 8\).*ConvConnector.*in_channels=4, "
+                       r'out_channels=8'):
+        model(**data, mode='loss')
+
+
+def test_tuple_taps_with_per_level_connectors(tmp_path):
+    """A tap of a module called twice yields a tuple; losses sum levels."""
+    _, ckpt = save_teacher(tmp_path, width=4)
+    cfg = distill_cfg(
+        ckpt,
+        teacher_width=4,
+        taps=dict(
+            student=dict(levels=dict(path='head', io='input')),
+            teacher=dict(levels=dict(path='head', io='input'))),
+        losses=dict(mse=dict(
+            type='MSEFeatureLoss', student='levels', teacher='levels')))
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(make_batch(), True)
+    inputs = torch.stack(data['inputs'])
+    s_feats = model.student.neck(model.student.backbone(inputs))
+    with torch.no_grad():
+        t_feats = model.teacher.neck(model.teacher.backbone(inputs))
+    losses = model(**data, mode='loss')
+    expected = F.mse_loss(s_feats, t_feats) + F.mse_loss(
+        F.avg_pool2d(s_feats, 2), F.avg_pool2d(t_feats, 2))
+    torch.testing.assert_close(losses['distill.loss_mse'], expected)
+
+
+def test_loss_scale_and_stop(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    model = MODELS.build(distill_cfg(ckpt))
+    data = model.data_preprocessor(make_batch(), True)
+    full = model(**data, mode='loss')['distill.loss_kl_logits']
+    model.distill_loss_scales['kl_logits'] = 0.25
+    scaled = model(**data, mode='loss')['distill.loss_kl_logits']
+    torch.testing.assert_close(scaled, full * 0.25)
+    model.distill_enabled = False
+    assert set(model(**data, mode='loss')) == {'loss_ce'}
+
+
+def test_teacher_own_data_preprocessor(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    student_pp = dict(type='BaseDataPreprocessor')
+    teacher_pp = dict(type='ImgDataPreprocessor', mean=[0.5] * 3,
+                      std=[0.25] * 3)
+    cfg = distill_cfg(ckpt)
+    cfg['student']['data_preprocessor'] = student_pp
+    cfg['teacher']['data_preprocessor'] = teacher_pp
+    model = MODELS.build(cfg)
+    batch = make_batch()
+    data = model.data_preprocessor(batch, True)
+    raw = torch.stack(batch['inputs'])
+    torch.testing.assert_close(torch.stack(list(data['inputs'])), raw)
+    torch.testing.assert_close(data['teacher_inputs'], (raw - 0.5) / 0.25)
+    # no teacher inputs outside training, nor when both are alike
+    assert 'teacher_inputs' not in model.data_preprocessor(batch, False)
+    cfg['teacher']['data_preprocessor'] = student_pp
+    model = MODELS.build(cfg)
+    assert 'teacher_inputs' not in model.data_preprocessor(batch, True)
+
+
+def test_to_moves_teacher_and_deepcopy_shares_it(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    model = MODELS.build(distill_cfg(ckpt))
+    model.to(torch.float64)
+    assert model.teacher.head.weight.dtype == torch.float64
+    assert model.student.head.weight.dtype == torch.float64
+    clone = copy.deepcopy(model)
+    assert clone.teacher is model.teacher
+    assert clone.student is not model.student
+
+
+def test_tap_that_did_not_fire(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        taps=dict(
+            student=dict(logits='aux_head'), teacher=dict(logits='head')))
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(make_batch(), True)
+    with pytest.raises(RuntimeError,
+                       match="student tap\\(s\\) 'logits' did not fire.*"
+                       'aux_head'):
+        model(**data, mode='loss')
+    assert all(not buf for buf in model.student_taps._buffers.values())
+
+
+def test_tap_path_typo_suggests_close_names(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        taps=dict(student=dict(logits='haed'), teacher=dict(logits='head')))
+    with pytest.raises(ValueError,
+                       match="student tap 'logits'.*no module 'haed'.*"
+                       'closest existing: head'):
+        MODELS.build(cfg)
+
+
+def test_loss_reads_missing_tap(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        losses=dict(kl=dict(
+            type='KLDivergence', student='logit', teacher='logits')))
+    with pytest.raises(KeyError,
+                       match="reads student tap 'logit', which no tap "
+                       "provides; did you mean 'logits'"):
+        MODELS.build(cfg)
+    cfg['losses'] = dict(kl=dict(type='KLDivergence', teacher='logits'))
+    with pytest.raises(KeyError, match="needs student=<tap name>"):
+        MODELS.build(cfg)
+
+
+def test_unknown_keys_suggest_close_match(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(ckpt)
+    cfg['teacher_ckp'] = cfg.pop('teacher_ckpt')
+    with pytest.raises(TypeError,
+                       match="unknown key 'teacher_ckp'; did you mean "
+                       "'teacher_ckpt'"):
+        MODELS.build(cfg)
+    cfg = distill_cfg(ckpt, taps=dict(studnet=dict(), teacher=dict()))
+    with pytest.raises(KeyError, match="did you mean 'student'"):
+        MODELS.build(cfg)
+    cfg = distill_cfg(ckpt)
+    cfg['losses']['kl_logits']['temperature'] = 2.0
+    with pytest.raises(TypeError, match="distill loss 'kl_logits'.*"
+                       'temperature'):
+        MODELS.build(cfg)
+
+
+def test_teacher_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        MODELS.build(distill_cfg(str(tmp_path / 'missing.pth')))
+    with pytest.raises(ValueError, match='teacher_ckpt is required'):
+        MODELS.build(distill_cfg(None))
+    # a checkpoint of another architecture: shapes and keys listed
+    _, ckpt = save_teacher(tmp_path, width=16, name='wide.pth')
+    with pytest.raises(RuntimeError,
+                       match=r"(?s)wide\.pth.*does not match.*size mismatch"
+                       r'.*backbone\.0\.weight'):
+        MODELS.build(distill_cfg(ckpt))
+    state = ToySegmentor(width=8).state_dict()
+    state['extra.weight'] = torch.zeros(1)
+    del state['head.bias']
+    torch.save(dict(state_dict=state), str(tmp_path / 'keys.pth'))
+    with pytest.raises(RuntimeError,
+                       match=r'(?s)Missing key.*head\.bias.*Unexpected key'
+                       r'.*extra\.weight'):
+        MODELS.build(distill_cfg(str(tmp_path / 'keys.pth')))
+
+
+def test_top_level_data_preprocessor(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(ckpt)
+    cfg['data_preprocessor'] = dict(type='BaseDataPreprocessor')
+    model = MODELS.build(cfg)
+    assert isinstance(model.student.data_preprocessor, BaseDataPreprocessor)
+    cfg['student']['data_preprocessor'] = dict(
+        type='ImgDataPreprocessor', mean=[0.] * 3, std=[1.] * 3)
+    with pytest.raises(ValueError, match='differs from the student'):
+        MODELS.build(cfg)
+
+
+def test_no_losses_is_an_error(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    with pytest.raises(ValueError, match='at least one entry in `losses`'):
+        MODELS.build(distill_cfg(ckpt, losses=dict()))
+
+
+def test_mmkd_scope_prefix_from_other_scope(tmp_path):
+    """``type='mmkd.DistillModel'`` builds under another default scope."""
+    _, ckpt = save_teacher(tmp_path)
+    init_default_scope('mmseg')
+    cfg = distill_cfg(ckpt)
+    cfg['type'] = 'mmkd.DistillModel'
+    cfg['student']['type'] = 'mmkd.ToySegmentor'
+    cfg['teacher']['type'] = 'mmkd.ToySegmentor'
+    model = MODELS.build(cfg)
+    assert isinstance(model, DistillModel)

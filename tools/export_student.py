@@ -1,0 +1,83 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Write the student of a distillation checkpoint as a plain checkpoint.
+
+The result loads with ``strict=True`` into the student's own upstream
+config, so mmseg's/mmdet's/mmdet3d's tools test and deploy it as any other
+model of theirs.
+
+Example:
+    python tools/export_student.py \\
+        configs/cwd/cwd_logits_fcn-r18w32_fcn-r18w8_2k_digit-scenes-128x128.py \\
+        work_dirs/cwd_.../iter_2000.pth student.pth
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import CheckpointLoader
+
+import mmkd  # noqa: F401  (torch.load allow-list)
+
+_PREFIX = 'student.'
+
+
+def export_student(checkpoint: dict) -> dict:
+    """Return a plain checkpoint of the student in ``checkpoint``.
+
+    Args:
+        checkpoint (dict): A checkpoint saved while training a
+            ``DistillModel`` (its ``state_dict`` keys start with
+            ``student.``, ``connectors.``, ...).
+
+    Returns:
+        dict: ``dict(state_dict=..., meta=...)`` with the ``student.``
+        prefix removed and everything else (connectors, optimizer, the mean
+        teacher) left out.
+    """
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    student = {
+        k[len(_PREFIX):]: v
+        for k, v in state_dict.items() if k.startswith(_PREFIX)
+    }
+    if not student:
+        raise KeyError('the checkpoint has no `student.` keys; is it a '
+                       'DistillModel checkpoint? First keys: '
+                       f'{list(state_dict)[:5]}')
+    meta = dict(checkpoint.get('meta', {}))
+    meta['exported_by'] = 'mmkd/tools/export_student.py'
+    return dict(state_dict=student, meta=meta)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Export the student of a distillation checkpoint')
+    parser.add_argument('config', help='the distillation config')
+    parser.add_argument('checkpoint', help='the distillation checkpoint')
+    parser.add_argument('out', help='path of the student checkpoint')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    from mmengine.registry import init_default_scope
+
+    from mmkd.models.distillers import build_model
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmkd'))
+    checkpoint = CheckpointLoader.load_checkpoint(
+        args.checkpoint, map_location='cpu')
+    exported = export_student(checkpoint)
+    # prove the export fits the student's own model before writing it
+    student = build_model(cfg.model.student, 'student')
+    student.load_state_dict(exported['state_dict'], strict=True)
+    if osp.dirname(args.out):
+        os.makedirs(osp.dirname(args.out), exist_ok=True)
+    torch.save(exported, args.out)
+    print(f'wrote {len(exported["state_dict"])} student tensors to '
+          f'{args.out}')
+
+
+if __name__ == '__main__':
+    main()
