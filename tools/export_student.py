@@ -45,9 +45,23 @@ def export_student(checkpoint: dict) -> dict:
         raise KeyError('the checkpoint has no `student.` keys; is it a '
                        'DistillModel checkpoint? First keys: '
                        f'{list(state_dict)[:5]}')
-    meta = dict(checkpoint.get('meta', {}))
-    meta['exported_by'] = 'mmkd/tools/export_student.py'
+    # plain Python meta: the file then loads with weights_only=True even
+    # where mmkd's allow-list of numpy types is not installed
+    meta = dict(exported_by='mmkd/tools/export_student.py')
+    dataset_meta = checkpoint.get('meta', {}).get('dataset_meta')
+    if dataset_meta is not None:
+        meta['dataset_meta'] = _to_builtin(dataset_meta)
     return dict(state_dict=student, meta=meta)
+
+
+def _to_builtin(obj):
+    if isinstance(obj, dict):
+        return {k: _to_builtin(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_builtin(v) for v in obj]
+    if hasattr(obj, 'tolist'):  # numpy arrays and scalars
+        return obj.tolist()
+    return obj
 
 
 def parse_args():

@@ -1,0 +1,164 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""The user-facing tools on a tiny DigitScenes: train, test, export, resume.
+
+Each tool runs in a subprocess exactly as a user runs it.
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmkd  # noqa: F401
+from mmkd.datasets import make_digit_scenes
+from mmkd.models.distillers import build_model
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DISTILL = osp.join(
+    ROOT, 'configs/cwd/'
+    'cwd_logits_fcn-r18w32_fcn-r18w8_2k_digit-scenes-128x128.py')
+STUDENT = osp.join(ROOT,
+                   'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py')
+
+# a deterministic variant: no random photometric aug, no dropout, so an
+# interrupted and resumed run must give the same weights as a straight one
+TEST_CFG = '''
+_base_ = ['{base}']
+data_root = '{data}'
+train_dataloader = dict(
+    batch_size=2,
+    dataset=dict(
+        data_root=data_root,
+        pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations'),
+            dict(type='PackSegInputs')
+        ]))
+val_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+model = dict(
+    teacher_ckpt='{teacher_ckpt}',
+    student=dict(decode_head=dict(dropout_ratio=0.0)))
+train_cfg = dict(max_iters=2, val_interval=100)
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval=2, max_keep_ckpts=3),
+    visualization=dict(type='SegVisualizationHook', draw=False))
+'''
+
+
+def run_tool(*args):
+    proc = subprocess.run([sys.executable, *args],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('tools')
+    data = str(tmp / 'digit_scenes')
+    make_digit_scenes(data, num_train=6, num_val=4, seed=3)
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(DISTILL)
+    teacher = build_model(cfg.model.teacher, 'teacher')
+    teacher_ckpt = str(tmp / 'teacher.pth')
+    torch.save(dict(state_dict=teacher.state_dict()), teacher_ckpt)
+    config = str(tmp / 'cwd_tiny.py')
+    with open(config, 'w') as f:
+        f.write(
+            TEST_CFG.format(base=DISTILL, data=data,
+                            teacher_ckpt=teacher_ckpt))
+    return dict(tmp=tmp, config=config, data=data)
+
+
+def _state(path):
+    return torch.load(path, map_location='cpu')['state_dict']
+
+
+def test_train_test_export(setup):
+    tmp, config = setup['tmp'], setup['config']
+    work_dir = str(tmp / 'train')
+    log = run_tool('tools/train.py', config, '--work-dir', work_dir)
+    assert 'distill.loss_cwd_logits' in log
+    ckpt = osp.join(work_dir, 'iter_2.pth')
+    state = _state(ckpt)
+    assert state and all(
+        k.startswith(('student.', 'data_preprocessor.')) for k in state)
+
+    metrics_file = str(tmp / 'distill_metrics.json')
+    run_tool('tools/test.py', config, ckpt, '--work-dir',
+             str(tmp / 'test'), '--out', metrics_file)
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    assert 0 <= metrics['mIoU'] <= 100
+
+    # the exported student loads strictly into the student's own config and
+    # mmseg's own test script gives the same metrics
+    student_ckpt = str(tmp / 'student.pth')
+    run_tool('tools/export_student.py', config, ckpt, student_ckpt)
+    exported = _state(student_ckpt)
+    assert set(exported) == {
+        k[len('student.'):]
+        for k in state if k.startswith('student.')
+    }
+    init_default_scope('mmseg')
+    student = build_model(Config.fromfile(STUDENT).model, 'student')
+    student.load_state_dict(exported, strict=True)
+
+    import mmseg
+    mmseg_test = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools',
+                          'test.py')
+    student_cfg = str(tmp / 'student_tiny.py')
+    with open(student_cfg, 'w') as f:
+        f.write(f"_base_ = ['{STUDENT}']\n"
+                f"test_dataloader = dict(batch_size=2, dataset=dict("
+                f"data_root='{setup['data']}'))\n")
+    log = run_tool(mmseg_test, student_cfg, student_ckpt, '--work-dir',
+                   str(tmp / 'mmseg_test'))
+    assert f"mIoU: {metrics['mIoU']:.4f}" in log
+
+
+def test_resume_gives_identical_weights(setup):
+    tmp, config = setup['tmp'], setup['config']
+    straight = str(tmp / 'straight')
+    run_tool('tools/train.py', config, '--work-dir', straight,
+             '--cfg-options', 'train_cfg.max_iters=4')
+
+    interrupted = str(tmp / 'interrupted')
+    run_tool('tools/train.py', config, '--work-dir', interrupted)
+    assert not osp.exists(osp.join(interrupted, 'iter_4.pth'))
+    log = run_tool('tools/train.py', config, '--work-dir', interrupted,
+                   '--resume', '--cfg-options', 'train_cfg.max_iters=4')
+    assert 'resumed epoch: 0, iter: 2' in log
+
+    a = _state(osp.join(straight, 'iter_4.pth'))
+    b = _state(osp.join(interrupted, 'iter_4.pth'))
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # the weights did change over the two resumed iterations
+    mid = _state(osp.join(interrupted, 'iter_2.pth'))
+    assert not all(torch.equal(mid[k], b[k]) for k in b)
+
+
+def test_bad_teacher_ckpt_fails_before_training(setup):
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', setup['config'], '--work-dir',
+        str(setup['tmp'] / 'bad'), '--cfg-options',
+        'model.teacher_ckpt=no/such/teacher.pth'
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert "teacher_ckpt 'no/such/teacher.pth' does not exist" in (
+        proc.stderr)
+    assert not os.path.exists(str(setup['tmp'] / 'bad' / 'iter_1.pth'))
