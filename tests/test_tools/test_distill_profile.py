@@ -37,15 +37,14 @@ def result(tmp_path_factory):
     # 32 px canvases, not padded to 128, keep the steps fast
     options = [
         f'model.teacher_ckpt={ckpt}', 'train_dataloader.batch_size=2',
+        'data_preprocessor.size=(32,32)',
         'model.student.data_preprocessor.size=(32,32)',
         'model.teacher.data_preprocessor.size=(32,32)'
     ]
     for loader in ('train', 'val', 'test'):
         key = f'{loader}_dataloader.dataset'
         options.append(f'{key}.data_root={data_root}')
-        options += [
-            f'{key}.generate_cfg.{k}={v}' for k, v in TINY.items()
-        ]
+        options += [f'{key}.generate_cfg.{k}={v}' for k, v in TINY.items()]
     out = str(tmp / 'profile.json')
     returned = _load_tool().main([
         CONFIG, '--iters', '2', '--warmup', '1', '--work-dir',

@@ -21,9 +21,8 @@ loop and at the end, so each loop starts from the same model.
 Example::
 
     python tools/analysis_tools/distill_profile.py \\
-        configs/cwd/cwd_logits_fcn-r18w32_fcn-r18w8_2k_digit-scenes-128x128.py \\
-        --iters 20 --warmup 5 --cfg-options model.teacher_ckpt=teacher.pth \\
-        --out profile.json
+        configs/cwd/cwd_logits_fcn-r18w32_*.py --iters 20 --warmup 5 \\
+        --cfg-options model.teacher_ckpt=teacher.pth --out profile.json
 """
 import argparse
 import contextlib
@@ -70,10 +69,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='Profile the phases of a distillation train step')
     parser.add_argument('config', help='DistillModel train config file')
     parser.add_argument(
-        '--iters',
-        type=int,
-        default=20,
-        help='measured iterations per loop')
+        '--iters', type=int, default=20, help='measured iterations per loop')
     parser.add_argument(
         '--warmup',
         type=int,
@@ -273,15 +269,17 @@ def profile_breakdown(model, optim_wrapper, data_iter, num: int,
             if optim_wrapper.should_update():
                 optim_wrapper.step()
                 optim_wrapper.zero_grad()
-        rec.add('student_fwd_bwd', (rec.times['student_forward'][-1] +
-                                    rec.times['backward'][-1]) / 1e3,
-                max(rec.mems['student_forward'][-1],
-                    rec.mems['backward'][-1]))
+        fwd_bwd = ('student_forward', 'backward')
+        rec.add('student_fwd_bwd',
+                sum(rec.times[name][-1] for name in fwd_bwd) / 1e3,
+                max(rec.mems[name][-1] for name in fwd_bwd))
         del data, losses, loss, teacher_feats, student_feats
     return batches
 
 
-def profile_loop(name: str, batches: list, step: Callable[[dict], None],
+def profile_loop(name: str,
+                 batches: list,
+                 step: Callable[[dict], None],
                  rec: Recorder,
                  prepare: Optional[Callable[[dict], dict]] = None) -> None:
     """Time ``step`` on a copy of each batch, ``prepare`` untimed."""
@@ -349,8 +347,7 @@ def profile(cfg: Config, iters: int, warmup: int) -> dict:
 
         restore()
         profile_loop('distill_step', batches,
-                     lambda data: wrapped.train_step(data, optim_wrapper),
-                     rec)
+                     lambda data: wrapped.train_step(data, optim_wrapper), rec)
 
         restore()
         assert not model.student_taps.enabled
@@ -359,8 +356,7 @@ def profile(cfg: Config, iters: int, warmup: int) -> dict:
             lambda data: model.student.train_step(data, optim_wrapper), rec)
 
         def teacher(data):
-            model.teacher_forward(
-                _teacher_inputs(data), data['data_samples'])
+            model.teacher_forward(_teacher_inputs(data), data['data_samples'])
 
         profile_loop('teacher_inference', batches, teacher, rec,
                      lambda raw: model.data_preprocessor(raw, True))
@@ -369,8 +365,7 @@ def profile(cfg: Config, iters: int, warmup: int) -> dict:
         model.teacher_synced = teacher_synced
         model.distill_enabled = distill_enabled
 
-    phases = OrderedDict(
-        (name, rec.summary(name, warmup)) for name in PHASES)
+    phases = OrderedDict((name, rec.summary(name, warmup)) for name in PHASES)
     ratio = phases['distill_step']['median_ms'] / (
         phases['student_step']['median_ms'] +
         phases['teacher_inference']['median_ms'])

@@ -5,7 +5,10 @@ from typing import Union
 
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
+from mmengine.config.utils import (_get_external_cfg_base_path,
+                                   _get_package_and_cfg_path)
 from mmengine.runner import CheckpointLoader
+from mmengine.utils import get_installed_path, is_installed
 
 from mmkd.registry import MODELS
 
@@ -36,10 +39,7 @@ def resolve_model_cfg(cfg: ModelCfg, role: str) -> ConfigDict:
                            f'keys {sorted(cfg)}')
         return _with_scope(cfg)
     cfg_path = cfg.pop('cfg_path')
-    if '::' not in cfg_path and not osp.isfile(cfg_path):
-        raise FileNotFoundError(f'{role}.cfg_path: no config file at '
-                                f'{cfg_path!r}')
-    file_cfg = Config.fromfile(cfg_path)
+    file_cfg = Config.fromfile(_config_file(cfg_path, role))
     if 'model' not in file_cfg:
         raise KeyError(f'{role}.cfg_path {cfg_path!r} has no `model` key')
     model = ConfigDict(
@@ -48,6 +48,22 @@ def resolve_model_cfg(cfg: ModelCfg, role: str) -> ConfigDict:
     if scope and '_scope_' not in model and '.' not in str(model.type):
         model._scope_ = scope
     return _with_scope(model)
+
+
+def _config_file(cfg_path: str, role: str) -> str:
+    """Resolve ``'mmdet::path/in/configs.py'`` or a local path to a file."""
+    path = cfg_path
+    if '::' in cfg_path:
+        package, rel_path = _get_package_and_cfg_path(cfg_path)
+        if not is_installed(package):
+            raise ModuleNotFoundError(f'{role}.cfg_path {cfg_path!r}: '
+                                      f'package {package!r} is not installed')
+        path = _get_external_cfg_base_path(
+            get_installed_path(package), rel_path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{role}.cfg_path: no config file at '
+                                f'{cfg_path!r}')
+    return path
 
 
 def _with_scope(cfg: ConfigDict) -> ConfigDict:
