@@ -84,6 +84,7 @@ def train(config, work_dir, seed, options):
 
 def test(config, ckpt, work_dir, options):
     """Evaluate ``ckpt``; return the metrics dict."""
+    os.makedirs(work_dir, exist_ok=True)
     out = osp.join(work_dir, 'test_metrics.json')
     if osp.isfile(out) and osp.getmtime(out) > osp.getmtime(ckpt):
         with open(out) as f:
