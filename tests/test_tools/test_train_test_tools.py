@@ -162,3 +162,26 @@ def test_bad_teacher_ckpt_fails_before_training(setup):
     assert "teacher_ckpt 'no/such/teacher.pth' does not exist" in (
         proc.stderr)
     assert not os.path.exists(str(setup['tmp'] / 'bad' / 'iter_1.pth'))
+
+
+def test_dist_train_on_cpu_with_two_processes(setup):
+    """torchrun + gloo: mmkd creates the process group and the CPU DDP."""
+    work_dir = str(setup['tmp'] / 'dist')
+    env = dict(os.environ, PORT='29533', OMP_NUM_THREADS='1')
+    proc = subprocess.run([
+        'bash', 'tools/dist_train.sh', setup['config'], '2', '--work-dir',
+        work_dir
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True,
+                          env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "dist_cfg=dict(backend='gloo')" in log
+    assert "model_wrapper_cfg = dict(type='mmkd.CPUDistributedDataParallel')" \
+        in log
+    assert log.count('Iter(train) [2/2]') == 1  # logged by rank 0 only
+    ckpt = torch.load(osp.join(work_dir, 'iter_2.pth'), map_location='cpu')
+    # DDP wrapping is not saved: keys are the DistillModel's own
+    assert all(not k.startswith('module.') for k in ckpt['state_dict'])

@@ -7,13 +7,8 @@ Example:
 import argparse
 import json
 import os.path as osp
-import sys
 
-try:
-    from mmkd.datasets.digit_scenes import make_digit_scenes
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '../..')))
-    from mmkd.datasets.digit_scenes import make_digit_scenes
+from mmkd.datasets.digit_scenes import make_digit_scenes
 
 
 def parse_args():

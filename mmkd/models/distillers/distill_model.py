@@ -2,7 +2,7 @@
 import copy
 import difflib
 import inspect
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn

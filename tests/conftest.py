@@ -1,0 +1,10 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+import pytest
+from mmengine.registry import init_default_scope
+
+
+@pytest.fixture(autouse=True)
+def mmkd_default_scope():
+    """Start every test in the mmkd scope, whatever an earlier test set
+    (MMEngine's default scope is process-global)."""
+    init_default_scope('mmkd')
