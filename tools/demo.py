@@ -3,7 +3,7 @@
 
 It trains a teacher and a small student baseline, distils the teacher into
 the student, evaluates the three with mmseg's IoUMetric and prints a table;
-the loss and mIoU curves go to ``<work-dir>/curves.png``. Each step runs the
+the training cross-entropy and val mIoU curves go to ``<work-dir>/curves.png``. Each step runs the
 user-facing tools (``tools/train.py``, ``tools/test.py``) in a subprocess, so
 the demo exercises exactly what a user runs. A finished step is reused on a
 second run.
@@ -101,7 +101,7 @@ def test(config, ckpt, work_dir, options):
 
 
 def read_curves(work_dir):
-    """Training loss and val mIoU per iteration from mmengine's scalars."""
+    """Training CE loss and val mIoU per iteration from mmengine's scalars."""
     runs = sorted(d for d in os.listdir(work_dir)
                   if osp.isfile(osp.join(work_dir, d, 'vis_data',
                                          'scalars.json')))
@@ -110,8 +110,9 @@ def read_curves(work_dir):
         with open(osp.join(work_dir, run, 'vis_data', 'scalars.json')) as f:
             for line in f:
                 rec = json.loads(line)
-                if 'loss' in rec:
-                    loss[rec['iter']] = rec['loss']
+                # the task loss, comparable with and without distillation
+                if 'decode.loss_ce' in rec:
+                    loss[rec['iter']] = rec['decode.loss_ce']
                 if 'mIoU' in rec:
                     miou[rec['step']] = rec['mIoU']
     return loss, miou
@@ -125,8 +126,8 @@ def plot(curves, path):
     for name, (loss, miou) in curves.items():
         ax_loss.plot(list(loss), list(loss.values()), label=name)
         ax_miou.plot(list(miou), list(miou.values()), 'o-', label=name)
-    ax_loss.set(xlabel='iteration', ylabel='total training loss',
-                yscale='log', title='training loss')
+    ax_loss.set(xlabel='iteration', ylabel='decode.loss_ce',
+                yscale='log', title='training cross-entropy (task loss)')
     ax_miou.set(xlabel='iteration', ylabel='val mIoU (%)',
                 title='DigitScenes val mIoU')
     for ax in (ax_loss, ax_miou):

@@ -6,9 +6,8 @@ config, so mmseg's/mmdet's/mmdet3d's tools test and deploy it as any other
 model of theirs.
 
 Example:
-    python tools/export_student.py \\
-        configs/cwd/cwd_logits_fcn-r18w32_fcn-r18w8_2k_digit-scenes-128x128.py \\
-        work_dirs/cwd_.../iter_2000.pth student.pth
+    python tools/export_student.py CONFIG \\
+        work_dirs/<config name>/iter_2000.pth student.pth
 """
 import argparse
 import os

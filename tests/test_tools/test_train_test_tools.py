@@ -22,8 +22,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DISTILL = osp.join(
     ROOT, 'configs/cwd/'
     'cwd_logits_fcn-r18w32_fcn-r18w8_2k_digit-scenes-128x128.py')
-STUDENT = osp.join(ROOT,
-                   'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py')
+STUDENT = osp.join(
+    ROOT, 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py')
 
 # a deterministic variant: no random photometric aug, no dropout, so an
 # interrupted and resumed run must give the same weights as a straight one

@@ -326,7 +326,8 @@ class DistillModel(BaseModel):
         losses = {}
         for name, loss_module in self.distill_losses.items():
             route = self.loss_routes[name]
-            loss = self._call_loss(name, loss_module, connected[route['student']],
+            loss = self._call_loss(name, loss_module,
+                                   connected[route['student']],
                                    teacher_feats[route['teacher']],
                                    data_samples)
             losses[f'distill.loss_{name}'] = \
