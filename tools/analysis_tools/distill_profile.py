@@ -252,12 +252,8 @@ def profile_breakdown(model, optim_wrapper, data_iter, num: int,
                 _teacher_inputs(data), data_samples)
         with rec.phase('student_forward'), \
                 optim_wrapper.optim_context(model):
-            model.student_taps.enabled = True
-            try:
-                losses = model.student(inputs, data_samples, mode='loss')
-            finally:
-                model.student_taps.enabled = False
-            student_feats = model.student_taps.pop()
+            losses, student_feats = model.student_forward(
+                inputs, data_samples)
         with rec.phase('distill_loss'):
             losses.update(
                 model.compute_distill_losses(student_feats, teacher_feats,

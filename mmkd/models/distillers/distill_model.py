@@ -2,7 +2,7 @@
 import copy
 import difflib
 import inspect
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -275,16 +275,21 @@ class DistillModel(BaseModel):
         teacher_feats = self.teacher_forward(
             inputs if teacher_inputs is None else teacher_inputs,
             data_samples)
+        losses, student_feats = self.student_forward(inputs, data_samples)
+        losses.update(
+            self.compute_distill_losses(student_feats, teacher_feats,
+                                        data_samples))
+        return losses
+
+    def student_forward(self, inputs: Any, data_samples: Optional[list]
+                        ) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
+        """The student's own losses and its taps, captured meanwhile."""
         self.student_taps.enabled = True
         try:
             losses = self.student(inputs, data_samples, mode='loss')
         finally:
             self.student_taps.enabled = False
-        student_feats = self.student_taps.pop()
-        losses.update(
-            self.compute_distill_losses(student_feats, teacher_feats,
-                                        data_samples))
-        return losses
+        return losses, self.student_taps.pop()
 
     @torch.no_grad()
     def teacher_forward(self, inputs: Any,
