@@ -174,7 +174,8 @@ def test_connector_trained_and_saved(tmp_path):
         connectors=dict(feat=dict(
             type='ConvConnector', in_channels=4, out_channels=8)))
     model = MODELS.build(cfg)
-    assert any(k.startswith('connectors.feat.') for k in model.state_dict())
+    assert any(
+        k.startswith('distiller.connectors.feat.') for k in model.state_dict())
     data = model.data_preprocessor(make_batch(), True)
     losses = model(**data, mode='loss')
     losses['distill.loss_mse'].backward()
