@@ -1,9 +1,11 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+from .distill_hook import DistillHook
 from .distill_loss_weight_hook import DistillLossWeightHook, schedule_factor
 from .mean_teacher_hook import MeanTeacherHook
 from .stop_distill_hook import StopDistillHook
+from .utils import get_distiller
 
 __all__ = [
-    'DistillLossWeightHook', 'MeanTeacherHook', 'StopDistillHook',
-    'schedule_factor'
+    'DistillHook', 'DistillLossWeightHook', 'MeanTeacherHook',
+    'StopDistillHook', 'get_distiller', 'schedule_factor'
 ]

@@ -4,9 +4,9 @@ import math
 from typing import Dict, Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmkd.registry import HOOKS
+from .utils import get_distiller
 
 _SCHEDULE_KEYS = {
     'linear': ('start_factor', 'begin', 'end'),
@@ -94,7 +94,7 @@ class DistillLossWeightHook(Hook):
         self.by_epoch = by_epoch
 
     def before_train(self, runner) -> None:
-        scales = self._model(runner).distill_loss_scales
+        scales = get_distiller(runner).loss_scales
         for name in self.schedules:
             if name not in scales:
                 close = difflib.get_close_matches(name, list(scales), n=1)
@@ -108,15 +108,10 @@ class DistillLossWeightHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
-        model = self._model(runner)
+        scales = get_distiller(runner).loss_scales
         progress = runner.epoch if self.by_epoch else runner.iter
         for name, schedule in self.schedules.items():
             factor = schedule_factor(schedule, progress)
-            model.distill_loss_scales[name] = factor
+            scales[name] = factor
             runner.message_hub.update_scalar(f'train/distill.scale_{name}',
                                              factor)
-
-    @staticmethod
-    def _model(runner):
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model

@@ -2,9 +2,9 @@
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmkd.registry import HOOKS
+from .utils import get_distiller
 
 
 @HOOKS.register_module()
@@ -44,6 +44,4 @@ class StopDistillHook(Hook):
             progress, stop = runner.iter, self.stop_iter
         else:
             progress, stop = runner.epoch, self.stop_epoch
-        model = runner.model
-        model = model.module if is_model_wrapper(model) else model
-        model.distill_enabled = progress < stop
+        get_distiller(runner).enabled = progress < stop

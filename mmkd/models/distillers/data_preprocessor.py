@@ -28,13 +28,15 @@ class DistillDataPreprocessor(nn.Module):
         super().__init__()
         self.student = student
         object.__setattr__(self, 'teacher', teacher)
-        self.with_teacher_inputs = True
+        #: the distiller whose ``enabled`` flag decides if the teacher runs
+        object.__setattr__(self, 'distiller', None)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Return the student's ``inputs``/``data_samples``; when training
         with a separately preprocessed teacher, also ``teacher_inputs``."""
         teacher_data = None
-        if training and self.with_teacher_inputs and self.teacher:
+        if training and self.teacher is not None and (
+                self.distiller is None or self.distiller.enabled):
             teacher_data = self.teacher(data, False)
         data = self.student(data, training)
         if teacher_data is not None:

@@ -113,6 +113,8 @@ class DistillModel(BaseModel):
         self.data_preprocessor = DistillDataPreprocessor(
             self.student.data_preprocessor,
             teacher_model.data_preprocessor if teacher_pp_cfg else None)
+        object.__setattr__(self.data_preprocessor, 'distiller',
+                           self.distiller)
 
     # the engine's state, kept in the distiller
     @property
@@ -156,7 +158,6 @@ class DistillModel(BaseModel):
     @distill_enabled.setter
     def distill_enabled(self, enabled: bool) -> None:
         self.distiller.enabled = bool(enabled)
-        self.data_preprocessor.with_teacher_inputs = bool(enabled)
 
     # ------------------------------------------------------------------
     # mmengine's preprocessors track their device outside ``_apply``

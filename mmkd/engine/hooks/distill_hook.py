@@ -1,0 +1,162 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+from typing import Any, Dict, Optional
+
+import torch.distributed as dist
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.optim import OptimWrapper
+
+from mmkd.models.distillers import (Distiller, load_teacher_checkpoint,
+                                    resolve_model_cfg)
+from mmkd.registry import HOOKS, MODELS
+
+
+@HOOKS.register_module()
+class DistillHook(Hook):
+    """Distil a teacher into the model of an unmodified OpenMMLab project.
+
+    Add ``custom_imports = dict(imports=['mmkd'])`` and this hook to an
+    mmdet/mmseg/mmdet3d config; the project's own ``tools/train.py`` (i.e.
+    ``Runner.from_cfg``) then trains with distillation. Taps, connectors and
+    losses are configured exactly as for :class:`DistillModel` and run by the
+    same :class:`Distiller`.
+
+    MMEngine builds the model, wraps it in DDP and builds the optimizer
+    before any hook runs, so in ``before_run`` this hook:
+
+    - builds and strictly loads the teacher (frozen, never DDP-wrapped);
+    - adds the connectors' parameters to the optimizer as a new parameter
+      group (parameter schedulers follow it) and, under DDP, averages their
+      gradients across ranks as DDP does for the model's;
+    - makes the model's ``loss`` return its own losses plus
+      ``distill.loss_<name>`` terms, so they are logged and back-propagated
+      by ``parse_losses`` like the model's own.
+
+    Connector weights are saved in checkpoints under ``distill_connectors``
+    and restored on resume.
+
+    Args:
+        teacher (dict): The teacher's model config or
+            ``dict(cfg_path='mmseg::...py')``.
+        teacher_ckpt (str): Path or URL of the teacher's checkpoint.
+        taps (dict): ``dict(student=dict(name=path), teacher=...)``; student
+            paths are relative to the project's model.
+        losses (dict): Loss name to a loss config with ``student=`` and
+            ``teacher=`` tap names.
+        connectors (dict, optional): Student tap name to a connector config.
+            Defaults to None.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self,
+                 teacher: dict,
+                 teacher_ckpt: str,
+                 taps: dict,
+                 losses: dict,
+                 connectors: Optional[dict] = None) -> None:
+        if not isinstance(teacher_ckpt, str):
+            raise TypeError('DistillHook needs teacher_ckpt (a path or URL), '
+                            f'got {teacher_ckpt!r}')
+        self.teacher_cfg = resolve_model_cfg(teacher, 'teacher')
+        self.teacher_ckpt = teacher_ckpt
+        self.taps = taps
+        self.losses = losses
+        self.connectors = connectors
+        self.distiller: Optional[Distiller] = None
+        self._teacher_inputs: Any = None
+        self._own_teacher_inputs = False
+
+    # ------------------------------------------------------------------
+    def before_run(self, runner) -> None:
+        model = runner.model
+        student = model.module if is_model_wrapper(model) else model
+        teacher = MODELS.build(self.teacher_cfg)
+        load_teacher_checkpoint(teacher, self.teacher_ckpt)
+        self.distiller = Distiller(student, teacher, self.taps, self.losses,
+                                   self.connectors)
+        device = next(student.parameters()).device
+        self.distiller.to(device)
+        if hasattr(teacher, '_set_device'):
+            teacher._set_device(device)
+        student_pp = runner.cfg.model.get('data_preprocessor',
+                                          runner.cfg.get('data_preprocessor'))
+        self._own_teacher_inputs = (
+            self.teacher_cfg.get('data_preprocessor') is not None
+            and self.teacher_cfg.get('data_preprocessor') != student_pp)
+        self._add_connectors(runner)
+        self._patch_loss(student)
+
+    def _add_connectors(self, runner):
+        params = list(self.distiller.connectors.parameters())
+        if not params:
+            return
+        optim_wrapper = runner.optim_wrapper
+        if not isinstance(optim_wrapper, OptimWrapper):
+            raise TypeError('DistillHook supports a single OptimWrapper, got '
+                            f'{type(optim_wrapper).__name__}')
+        optimizer = optim_wrapper.optimizer
+        optimizer.add_param_group(dict(params=params))
+        group = optimizer.param_groups[-1]
+        # schedulers were built with one base value per group: extend them
+        for scheduler in runner.param_schedulers or []:
+            name = scheduler.param_name
+            group.setdefault(f'initial_{name}', group[name])
+            scheduler.base_values.append(group[f'initial_{name}'])
+            if hasattr(scheduler, '_last_value'):
+                scheduler._last_value.append(group[name])
+        if dist.is_available() and dist.is_initialized():
+            world_size = dist.get_world_size()
+
+            def all_reduce_grad(param):
+                # the connectors are outside the model's DDP: average their
+                # gradients across ranks as DDP does
+                dist.all_reduce(param.grad)
+                param.grad.div_(world_size)
+
+            for param in params:
+                param.register_post_accumulate_grad_hook(all_reduce_grad)
+
+    def _patch_loss(self, student) -> None:
+        distiller = self.distiller
+        own_loss = student.loss
+        hook = self
+
+        def loss(inputs, data_samples, *args, **kwargs) -> Dict:
+            if not distiller.enabled:
+                return own_loss(inputs, data_samples, *args, **kwargs)
+            teacher_inputs = hook._teacher_inputs
+            hook._teacher_inputs = None
+            teacher_feats = distiller.teacher_forward(
+                inputs if teacher_inputs is None else teacher_inputs,
+                data_samples)
+            losses, student_feats = distiller.capture_student(
+                lambda: own_loss(inputs, data_samples, *args, **kwargs))
+            losses.update(
+                distiller.compute_distill_losses(student_feats, teacher_feats,
+                                                 data_samples))
+            return losses
+
+        # an instance attribute: the class and other instances are untouched
+        student.loss = loss
+
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch: Optional[dict] = None) -> None:
+        if self._own_teacher_inputs and self.distiller.enabled:
+            # the teacher's own preprocessing, before the student's sets its
+            # meta in the shared data samples
+            self._teacher_inputs = self.distiller.teacher.data_preprocessor(
+                data_batch, False)['inputs']
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self.distiller is not None and len(self.distiller.connectors):
+            checkpoint['distill_connectors'] = \
+                self.distiller.connectors.state_dict()
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if 'distill_connectors' in checkpoint:
+            self.distiller.connectors.load_state_dict(
+                checkpoint['distill_connectors'], strict=True)
+
