@@ -26,7 +26,7 @@ class DistillHook(Hook):
 
     - builds and strictly loads the teacher (frozen, never DDP-wrapped);
     - adds the connectors' parameters to the optimizer as a new parameter
-      group (parameter schedulers follow it) and, under DDP, averages their
+      group with the first group's hyper-parameters and schedule, and, under DDP, averages their
       gradients across ranks as DDP does for the model's;
     - makes the model's ``loss`` return its own losses plus
       ``distill.loss_<name>`` terms, so they are logged and back-propagated
@@ -96,15 +96,21 @@ class DistillHook(Hook):
             raise TypeError('DistillHook supports a single OptimWrapper, got '
                             f'{type(optim_wrapper).__name__}')
         optimizer = optim_wrapper.optimizer
+        first = optimizer.param_groups[0]
         optimizer.add_param_group(dict(params=params))
         group = optimizer.param_groups[-1]
-        # schedulers were built with one base value per group: extend them
-        for scheduler in runner.param_schedulers or []:
+        # the connectors follow the first group's schedule: schedulers were
+        # built with one base value per group, so extend them
+        schedulers = runner.param_schedulers or []
+        if isinstance(schedulers, dict):
+            raise TypeError('DistillHook supports a list of param schedulers')
+        for scheduler in schedulers:
             name = scheduler.param_name
-            group.setdefault(f'initial_{name}', group[name])
-            scheduler.base_values.append(group[f'initial_{name}'])
+            group[name] = first[name]
+            group[f'initial_{name}'] = first[f'initial_{name}']
+            scheduler.base_values.append(first[f'initial_{name}'])
             if hasattr(scheduler, '_last_value'):
-                scheduler._last_value.append(group[name])
+                scheduler._last_value.append(first[name])
         if dist.is_available() and dist.is_initialized():
             world_size = dist.get_world_size()
 

@@ -1,0 +1,101 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""projects/distill_hook_mmseg through mmseg's own entry point, the
+``Runner.from_cfg`` call of its tools/train.py."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from mmkd.datasets import make_digit_scenes
+from mmkd.engine.hooks import DistillHook
+from mmkd.models.distillers import build_model
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIG = osp.join(
+    ROOT, 'projects/distill_hook_mmseg/configs/'
+    'fcn_r18-w8_digit-scenes_distill-hook.py')
+
+
+@pytest.fixture(scope='module')
+def data_and_teacher(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('hook')
+    data = str(tmp / 'digit_scenes')
+    make_digit_scenes(data, num_train=4, num_val=2, seed=5)
+    cfg = Config.fromfile(CONFIG)
+    init_default_scope('mmseg')
+    teacher = build_model(cfg.custom_hooks[0]['teacher'], 'teacher')
+    ckpt = str(tmp / 'teacher.pth')
+    torch.save(dict(state_dict=teacher.state_dict()), ckpt)
+    return tmp, data, ckpt
+
+
+def make_cfg(tmp, data, teacher_ckpt, work_dir, max_iters=2, resume=False):
+    cfg = Config.fromfile(CONFIG)
+    cfg.work_dir = str(tmp / work_dir)
+    cfg.custom_hooks[0]['teacher_ckpt'] = teacher_ckpt
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].batch_size = 2
+        cfg[loader].dataset.data_root = data
+    cfg.train_cfg.max_iters = max_iters
+    cfg.train_cfg.val_interval = 100
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.visualization.draw = False
+    cfg.resume = resume
+    return cfg
+
+
+def test_mmseg_runner_distils_with_the_hook(data_and_teacher):
+    tmp, data, teacher_ckpt = data_and_teacher
+    runner = Runner.from_cfg(make_cfg(tmp, data, teacher_ckpt, 'run'))
+    runner.train()
+
+    hook = next(h for h in runner.hooks if isinstance(h, DistillHook))
+    logged = runner.message_hub.log_scalars
+    assert 'train/distill.loss_cwd_logits' in logged
+    assert 'train/distill.loss_mse_c5' in logged
+    # the distill losses are part of the back-propagated total
+    total = logged['train/loss'].current()
+    parts = sum(logged[k].current() for k in logged
+                if k.startswith('train/') and 'loss' in k.split('/')[-1]
+                and k != 'train/loss')
+    assert total == pytest.approx(parts, rel=1e-5)
+
+    # connectors are optimised, the teacher is not, and neither is a
+    # submodule of the project's model
+    optimizer = runner.optim_wrapper.optimizer
+    optim_params = {id(p) for g in optimizer.param_groups for p in g['params']}
+    connector_params = list(hook.distiller.connectors.parameters())
+    assert {id(p) for p in connector_params} <= optim_params
+    assert not optim_params & {
+        id(p) for p in hook.distiller.teacher.parameters()}
+    assert all(not k.startswith(('teacher', 'distiller', 'connectors'))
+               for k in runner.model.state_dict())
+    # the schedulers drive the connectors' learning rate too
+    lrs = [g['lr'] for g in optimizer.param_groups]
+    assert lrs[-1] == pytest.approx(lrs[0])
+
+    ckpt = torch.load(osp.join(runner.work_dir, 'iter_2.pth'))
+    saved = ckpt['distill_connectors']
+    for k, v in hook.distiller.connectors.state_dict().items():
+        assert torch.equal(saved[k], v)
+
+
+def test_resume_restores_connectors(data_and_teacher):
+    tmp, data, teacher_ckpt = data_and_teacher
+    runner = Runner.from_cfg(
+        make_cfg(tmp, data, teacher_ckpt, 'resume', max_iters=1))
+    runner.train()
+    saved = torch.load(osp.join(runner.work_dir,
+                                'iter_1.pth'))['distill_connectors']
+
+    resumed = Runner.from_cfg(
+        make_cfg(tmp, data, teacher_ckpt, 'resume', max_iters=1,
+                 resume=True))
+    hook = next(h for h in resumed.hooks if isinstance(h, DistillHook))
+    resumed.train()  # nothing left to train: only loads the checkpoint
+    for k, v in hook.distiller.connectors.state_dict().items():
+        assert torch.equal(saved[k], v), k
