@@ -99,3 +99,48 @@ def test_resume_restores_connectors(data_and_teacher):
     resumed.train()  # nothing left to train: only loads the checkpoint
     for k, v in hook.distiller.connectors.state_dict().items():
         assert torch.equal(saved[k], v), k
+
+
+def test_hook_under_ddp_keeps_ranks_identical(data_and_teacher):
+    """Two gloo processes: connector gradients are averaged across ranks,
+    so connectors (outside the model's DDP) stay identical, as does the
+    student."""
+    import os
+    import subprocess
+    tmp, data, teacher_ckpt = data_and_teacher
+    work_dir = str(tmp / 'ddp')
+    os.makedirs(work_dir)
+    config = str(tmp / 'hook_ddp.py')
+    with open(config, 'w') as f:
+        f.write(f"_base_ = ['{CONFIG}']\n"
+                "custom_imports = dict(imports=['mmkd', 'dump_rank_weights'],"
+                ' allow_failed_imports=False)\n'
+                'custom_hooks = _base_.custom_hooks + [dict('
+                f"type='DumpRankWeights', out_dir='{work_dir}')]\n"
+                f"train_dataloader = dict(batch_size=2, dataset=dict("
+                f"data_root='{data}'))\n"
+                'train_cfg = dict(max_iters=3, val_interval=100)\n'
+                'default_hooks = dict(checkpoint=dict(interval=100))\n')
+    env = dict(
+        os.environ,
+        PORT='29535',
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join([
+            osp.join(ROOT, 'tests', 'helpers'),
+            os.environ.get('PYTHONPATH', '')
+        ]))
+    proc = subprocess.run([
+        'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work_dir,
+        '--cfg-options', f'custom_hooks.0.teacher_ckpt={teacher_ckpt}'
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True,
+                          env=env)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    rank0 = torch.load(osp.join(work_dir, 'rank0.pth'))
+    rank1 = torch.load(osp.join(work_dir, 'rank1.pth'))
+    connector_keys = [k for k in rank0 if k.startswith('hook.connectors.')]
+    assert connector_keys and rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key

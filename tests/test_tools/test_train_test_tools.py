@@ -164,24 +164,74 @@ def test_bad_teacher_ckpt_fails_before_training(setup):
     assert not os.path.exists(str(setup['tmp'] / 'bad' / 'iter_1.pth'))
 
 
-def test_dist_train_on_cpu_with_two_processes(setup):
-    """torchrun + gloo: mmkd creates the process group and the CPU DDP."""
-    work_dir = str(setup['tmp'] / 'dist')
-    env = dict(os.environ, PORT='29533', OMP_NUM_THREADS='1')
-    proc = subprocess.run([
-        'bash', 'tools/dist_train.sh', setup['config'], '2', '--work-dir',
-        work_dir
-    ],
+def run_dist(config, nproc, port, *args):
+    """``tools/dist_train.sh`` or ``dist_test.sh`` with the test helpers
+    importable; returns the log."""
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join(
+            [osp.join(ROOT, 'tests', 'helpers'),
+             os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.run(['bash', *args[:1], config, *args[1:]],
                           cwd=ROOT,
                           capture_output=True,
                           text=True,
                           env=env)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
+    return log
+
+
+def assert_ranks_identical(out_dir, keys_prefix=None):
+    rank0 = torch.load(osp.join(out_dir, 'rank0.pth'))
+    rank1 = torch.load(osp.join(out_dir, 'rank1.pth'))
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    return rank0
+
+
+def test_dist_train_on_cpu_with_two_processes(setup):
+    """torchrun + gloo: the same weights on every rank after 3 iterations,
+    SyncBN reverted with a warning, and dist_test.sh matches test.py."""
+    tmp = setup['tmp']
+    work_dir = str(tmp / 'dist')
+    os.makedirs(work_dir)
+    config = str(tmp / 'cwd_dist.py')
+    with open(config, 'w') as f:
+        f.write(f"_base_ = ['{setup['config']}']\n"
+                "custom_imports = dict(imports=['mmkd', "
+                "'dump_rank_weights'], allow_failed_imports=False)\n"
+                "custom_hooks = [dict(type='DumpRankWeights', "
+                f"out_dir='{work_dir}')]\n"
+                'train_cfg = dict(max_iters=3)\n'
+                'default_hooks = dict(checkpoint=dict(interval=3))\n'
+                "norm_cfg = dict(type='SyncBN', requires_grad=True)\n"
+                'model = dict(student=dict(backbone=dict(norm_cfg=norm_cfg),'
+                ' decode_head=dict(norm_cfg=norm_cfg)))\n')
+    log = run_dist(config, 2, 29533, 'tools/dist_train.sh', '2',
+                   '--work-dir', work_dir)
     assert "dist_cfg=dict(backend='gloo')" in log
     assert "model_wrapper_cfg = dict(type='mmkd.CPUDistributedDataParallel')" \
         in log
-    assert log.count('Iter(train) [2/2]') == 1  # logged by rank 0 only
-    ckpt = torch.load(osp.join(work_dir, 'iter_2.pth'), map_location='cpu')
-    # DDP wrapping is not saved: keys are the DistillModel's own
-    assert all(not k.startswith('module.') for k in ckpt['state_dict'])
+    assert 'SyncBN does not run on CPU (gloo)' in log
+    assert log.count('Iter(train) [3/3]') == 1  # logged by rank 0 only
+    state = assert_ranks_identical(work_dir)
+    assert any(k.startswith('student.') for k in state)
+    ckpt = torch.load(osp.join(work_dir, 'iter_3.pth'), map_location='cpu')
+    # neither the DDP wrapper nor the teacher is in the checkpoint
+    assert all(not k.startswith(('module.', 'teacher'))
+               for k in ckpt['state_dict'])
+
+    # 2 processes evaluate like 1
+    ckpt_path = osp.join(work_dir, 'iter_3.pth')
+    one = str(tmp / 'dist_one.json')
+    run_tool('tools/test.py', setup['config'], ckpt_path, '--work-dir',
+             str(tmp / 'dist_test1'), '--out', one)
+    two = str(tmp / 'dist_two.json')
+    run_dist(setup['config'], 2, 29534, 'tools/dist_test.sh', ckpt_path, '2',
+             '--work-dir', str(tmp / 'dist_test2'), '--out', two)
+    with open(one) as f1, open(two) as f2:
+        assert json.load(f1) == json.load(f2)
