@@ -1,6 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Distributed training on CPU-only machines with MMEngine 0.10.7."""
 import os
+import subprocess
 
 import torch
 import torch.distributed as dist
@@ -33,7 +34,10 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
         os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
         os.environ.setdefault('MASTER_PORT', '29500')
         if 'MASTER_ADDR' not in os.environ:
-            raise KeyError('MASTER_ADDR must be set for Slurm CPU runs')
+            # the first node of the job, as mmengine's _init_dist_slurm
+            node_list = os.environ['SLURM_NODELIST']
+            os.environ['MASTER_ADDR'] = subprocess.getoutput(
+                f'scontrol show hostname {node_list} | head -n1')
     elif launcher != 'pytorch':
         raise ValueError(f'launcher {launcher!r} is not supported on CPU; '
                          "use 'pytorch' (torchrun) or 'slurm'")
