@@ -45,6 +45,8 @@ class DistillHook(Hook):
             ``teacher=`` tap names.
         connectors (dict, optional): Student tap name to a connector config.
             Defaults to None.
+        teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` runs the
+            teacher in reduced precision. Defaults to None.
     """
 
     priority = 'VERY_HIGH'
@@ -54,7 +56,8 @@ class DistillHook(Hook):
                  teacher_ckpt: str,
                  taps: dict,
                  losses: dict,
-                 connectors: Optional[dict] = None) -> None:
+                 connectors: Optional[dict] = None,
+                 teacher_dtype: Optional[str] = None) -> None:
         if not isinstance(teacher_ckpt, str):
             raise TypeError('DistillHook needs teacher_ckpt (a path or URL), '
                             f'got {teacher_ckpt!r}')
@@ -63,6 +66,7 @@ class DistillHook(Hook):
         self.taps = taps
         self.losses = losses
         self.connectors = connectors
+        self.teacher_dtype = teacher_dtype
         self.distiller: Optional[Distiller] = None
         self._teacher_inputs: Any = None
         self._own_teacher_inputs = False
@@ -74,7 +78,7 @@ class DistillHook(Hook):
         teacher = MODELS.build(self.teacher_cfg)
         load_teacher_checkpoint(teacher, self.teacher_ckpt)
         self.distiller = Distiller(student, teacher, self.taps, self.losses,
-                                   self.connectors)
+                                   self.connectors, self.teacher_dtype)
         device = next(student.parameters()).device
         self.distiller.to(device)
         if hasattr(teacher, '_set_device'):

@@ -51,6 +51,9 @@ class DistillModel(BaseModel):
             config (or a list of them, one per element of a tap that yields
             a tuple, e.g. FPN levels), applied before every loss reading
             that tap. Defaults to None.
+        teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` runs the
+            teacher in reduced precision; losses stay in float32. Defaults
+            to None.
         data_preprocessor (dict, optional): Used by the student when its
             config has none (the Runner passes a config's top-level
             ``data_preprocessor`` here); otherwise it must equal the
@@ -65,6 +68,7 @@ class DistillModel(BaseModel):
                  taps: Optional[dict] = None,
                  losses: Optional[dict] = None,
                  connectors: Optional[dict] = None,
+                 teacher_dtype: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
@@ -107,7 +111,7 @@ class DistillModel(BaseModel):
             if teacher_pp_cfg == student_cfg.get('data_preprocessor'):
                 teacher_pp_cfg = None
         self.distiller = Distiller(self.student, teacher_model, taps, losses,
-                                   connectors)
+                                   connectors, teacher_dtype)
         self.distiller.teacher_synced = teacher is not None
         self.teacher_ckpt = teacher_ckpt
         self.data_preprocessor = DistillDataPreprocessor(

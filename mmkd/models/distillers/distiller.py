@@ -34,6 +34,20 @@ def _shape(x: Any) -> Any:
     return type(x).__name__
 
 
+_DTYPES = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def _cast_floats(data: Any, dtype: torch.dtype) -> Any:
+    """Cast the floating tensors in nested dicts/lists/tuples to ``dtype``."""
+    if isinstance(data, Tensor):
+        return data.to(dtype) if data.is_floating_point() else data
+    if isinstance(data, dict):
+        return {k: _cast_floats(v, dtype) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(_cast_floats(v, dtype) for v in data)
+    return data
+
+
 class Distiller(nn.Module):
     """Taps, connectors and distill losses between a student and a teacher.
 
@@ -55,6 +69,10 @@ class Distiller(nn.Module):
             ``teacher=`` tap names.
         connectors (dict, optional): Student tap name to a connector config
             or a list of them. Defaults to None.
+        teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` to run the
+            teacher in reduced precision (weights and floating inputs cast
+            once); its tapped outputs are cast back to float32, so losses run
+            in full precision. Defaults to None (the teacher's own dtype).
     """
 
     def __init__(self,
@@ -62,10 +80,18 @@ class Distiller(nn.Module):
                  teacher: nn.Module,
                  taps: Optional[dict],
                  losses: Optional[dict],
-                 connectors: Optional[dict] = None) -> None:
+                 connectors: Optional[dict] = None,
+                 teacher_dtype: Optional[str] = None) -> None:
         super().__init__()
+        if teacher_dtype not in _DTYPES:
+            raise ValueError(f'teacher_dtype must be one of '
+                             f'{", ".join(map(str, _DTYPES))}, got '
+                             f'{teacher_dtype!r}')
+        self.teacher_dtype = _DTYPES[teacher_dtype]
         teacher.requires_grad_(False)
         teacher.eval()
+        if self.teacher_dtype is not None:
+            teacher.to(self.teacher_dtype)
         object.__setattr__(self, 'student', student)
         object.__setattr__(self, 'teacher', teacher)
         #: False while a mean teacher does not hold the student's weights yet
@@ -152,11 +178,16 @@ class Distiller(nn.Module):
                 'teacher_ckpt')
         if len(self.teacher_taps) == 0:
             return {}
+        if self.teacher_dtype is not None:
+            inputs = _cast_floats(inputs, self.teacher_dtype)
         try:
             self.teacher(inputs, data_samples, mode='tensor')
         except TapsComplete:
             pass
-        return self.teacher_taps.pop()
+        feats = self.teacher_taps.pop()
+        if self.teacher_dtype is not None:
+            feats = _cast_floats(feats, torch.float32)
+        return feats
 
     def compute_distill_losses(self, student_feats: Dict[str, Any],
                                teacher_feats: Dict[str, Any],

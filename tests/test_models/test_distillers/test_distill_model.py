@@ -372,3 +372,29 @@ def test_mmkd_scope_prefix_from_other_scope(tmp_path):
     cfg['teacher']['type'] = 'mmkd.ToySegmentor'
     model = MODELS.build(cfg)
     assert isinstance(model, DistillModel)
+
+
+@pytest.mark.parametrize('dtype,torch_dtype', [('bf16', torch.bfloat16),
+                                               ('fp16', torch.float16)])
+def test_reduced_precision_teacher(tmp_path, dtype, torch_dtype):
+    _, ckpt = save_teacher(tmp_path)
+    full = MODELS.build(distill_cfg(ckpt))
+    half = MODELS.build(distill_cfg(ckpt, teacher_dtype=dtype))
+    half.student.load_state_dict(full.student.state_dict())
+    assert half.teacher.head.weight.dtype == torch_dtype
+    assert full.teacher.head.weight.dtype == torch.float32
+    data = full.data_preprocessor(make_batch(), True)
+    feats = half.teacher_forward(torch.stack(data['inputs']), None)
+    assert all(f.dtype == torch.float32 for f in feats['logits'])
+    loss_full = full(**data, mode='loss')['distill.loss_kl_logits']
+    loss_half = half(**data, mode='loss')['distill.loss_kl_logits']
+    assert loss_half.dtype == torch.float32
+    torch.testing.assert_close(loss_half, loss_full, rtol=0.1, atol=1e-3)
+    assert not torch.equal(loss_half, loss_full)  # it did run in low precision
+
+
+def test_bad_teacher_dtype(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    with pytest.raises(ValueError, match="teacher_dtype must be one of.*"
+                       "'float16'"):
+        MODELS.build(distill_cfg(ckpt, teacher_dtype='float16'))
