@@ -61,6 +61,12 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise ValueError(
+                '--amp needs a GPU: MMEngine\'s AmpOptimWrapper runs on '
+                'CUDA/NPU/MLU/MUSA only. On CPU, model.teacher_dtype=bf16 '
+                'runs the teacher in reduced precision.')
         if cfg.optim_wrapper.type == 'AmpOptimWrapper':
             print_log(
                 'AMP training is already enabled in your config.',

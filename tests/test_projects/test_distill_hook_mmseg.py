@@ -144,3 +144,32 @@ def test_hook_under_ddp_keeps_ranks_identical(data_and_teacher):
     assert connector_keys and rank0.keys() == rank1.keys()
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
+
+
+def test_hook_with_ema_and_validation(data_and_teacher):
+    """mmengine's EMAHook next to DistillHook: the EMA copy validates."""
+    tmp, data, teacher_ckpt = data_and_teacher
+    cfg = make_cfg(tmp, data, teacher_ckpt, 'ema')
+    cfg.custom_hooks.append(dict(type='EMAHook', momentum=0.5))
+    cfg.train_cfg.val_interval = 2
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert 'val/mIoU' in runner.message_hub.log_scalars
+    ema = next(h for h in runner.hooks if type(h).__name__ == 'EMAHook')
+    hook = next(h for h in runner.hooks if isinstance(h, DistillHook))
+    # the EMA copy averages the student only: no teacher, no connectors
+    ema_keys = ema.ema_model.state_dict().keys()
+    assert not any('teacher' in k or 'connectors' in k for k in ema_keys)
+    assert hook.distiller.teacher is not None
+
+
+def test_hook_tap_the_model_lacks(data_and_teacher):
+    tmp, data, teacher_ckpt = data_and_teacher
+    cfg = make_cfg(tmp, data, teacher_ckpt, 'bad_tap')
+    cfg.custom_hooks[0]['taps']['student']['c5'] = 'backbone.layer5'
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(ValueError,
+                       match="student tap 'c5': EncoderDecoder has no module "
+                       "'backbone.layer5'; closest existing: backbone.layer"):
+        runner.train()
+    assert not osp.exists(osp.join(runner.work_dir, 'iter_1.pth'))

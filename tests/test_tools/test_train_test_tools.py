@@ -235,3 +235,17 @@ def test_dist_train_on_cpu_with_two_processes(setup):
              '--work-dir', str(tmp / 'dist_test2'), '--out', two)
     with open(one) as f1, open(two) as f2:
         assert json.load(f1) == json.load(f2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU path')
+def test_amp_without_gpu_fails_clearly(setup):
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', setup['config'], '--amp',
+        '--work-dir', str(setup['tmp'] / 'amp')
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert '--amp needs a GPU' in proc.stderr
+    assert 'teacher_dtype=bf16' in proc.stderr
