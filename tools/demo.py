@@ -3,10 +3,11 @@
 
 It trains a teacher and a small student baseline, distils the teacher into
 the student, evaluates the three with mmseg's IoUMetric and prints a table;
-the training cross-entropy and val mIoU curves go to ``<work-dir>/curves.png``. Each step runs the
-user-facing tools (``tools/train.py``, ``tools/test.py``) in a subprocess, so
-the demo exercises exactly what a user runs. A finished step is reused on a
-second run.
+the training cross-entropy and val mIoU curves go to
+``<work-dir>/curves.png``. Each step runs the user-facing tools
+(``tools/train.py``, ``tools/test.py``) in a subprocess, so the demo
+exercises exactly what a user runs. A finished step is reused on a second
+run.
 
 Example:
     python tools/demo.py                      # ~13 min on 2 CPU cores

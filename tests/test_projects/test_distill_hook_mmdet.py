@@ -4,13 +4,12 @@ tools/train.py runs it."""
 import os.path as osp
 
 import pytest
-import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
+from mmkd_testing import save_random_teacher
+
 from mmkd.datasets import make_digit_scenes
-from mmkd.models.distillers import build_model
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(
@@ -22,10 +21,8 @@ def test_mmdet_runner_distils_fpn_with_the_hook(tmp_path):
     data = str(tmp_path / 'digit_scenes')
     make_digit_scenes(data, num_train=4, num_val=2, seed=6)
     cfg = Config.fromfile(CONFIG)
-    init_default_scope('mmdet')
-    teacher = build_model(cfg.custom_hooks[0]['teacher'], 'teacher')
-    teacher_ckpt = str(tmp_path / 'teacher.pth')
-    torch.save(dict(state_dict=teacher.state_dict()), teacher_ckpt)
+    teacher_ckpt = save_random_teacher(cfg.custom_hooks[0]['teacher'],
+                                       str(tmp_path / 'teacher.pth'), 'mmdet')
 
     cfg.work_dir = str(tmp_path / 'work')
     cfg.custom_hooks[0]['teacher_ckpt'] = teacher_ckpt

@@ -1,17 +1,18 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """projects/distill_hook_mmseg through mmseg's own entry point, the
 ``Runner.from_cfg`` call of its tools/train.py."""
+import os
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
+
+from mmkd_testing import assert_ranks_identical, run_dist, save_random_teacher
 
 from mmkd.datasets import make_digit_scenes
 from mmkd.engine.hooks import DistillHook
-from mmkd.models.distillers import build_model
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(
@@ -24,11 +25,9 @@ def data_and_teacher(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('hook')
     data = str(tmp / 'digit_scenes')
     make_digit_scenes(data, num_train=4, num_val=2, seed=5)
-    cfg = Config.fromfile(CONFIG)
-    init_default_scope('mmseg')
-    teacher = build_model(cfg.custom_hooks[0]['teacher'], 'teacher')
-    ckpt = str(tmp / 'teacher.pth')
-    torch.save(dict(state_dict=teacher.state_dict()), ckpt)
+    ckpt = save_random_teacher(
+        Config.fromfile(CONFIG).custom_hooks[0]['teacher'],
+        str(tmp / 'teacher.pth'), 'mmseg')
     return tmp, data, ckpt
 
 
@@ -105,8 +104,6 @@ def test_hook_under_ddp_keeps_ranks_identical(data_and_teacher):
     """Two gloo processes: connector gradients are averaged across ranks,
     so connectors (outside the model's DDP) stay identical, as does the
     student."""
-    import os
-    import subprocess
     tmp, data, teacher_ckpt = data_and_teacher
     work_dir = str(tmp / 'ddp')
     os.makedirs(work_dir)
@@ -121,29 +118,11 @@ def test_hook_under_ddp_keeps_ranks_identical(data_and_teacher):
                 f"data_root='{data}'))\n"
                 'train_cfg = dict(max_iters=3, val_interval=100)\n'
                 'default_hooks = dict(checkpoint=dict(interval=100))\n')
-    env = dict(
-        os.environ,
-        PORT='29535',
-        OMP_NUM_THREADS='1',
-        PYTHONPATH=os.pathsep.join([
-            osp.join(ROOT, 'tests', 'helpers'),
-            os.environ.get('PYTHONPATH', '')
-        ]))
-    proc = subprocess.run([
-        'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work_dir,
-        '--cfg-options', f'custom_hooks.0.teacher_ckpt={teacher_ckpt}'
-    ],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True,
-                          env=env)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    rank0 = torch.load(osp.join(work_dir, 'rank0.pth'))
-    rank1 = torch.load(osp.join(work_dir, 'rank1.pth'))
-    connector_keys = [k for k in rank0 if k.startswith('hook.connectors.')]
-    assert connector_keys and rank0.keys() == rank1.keys()
-    for key in rank0:
-        assert torch.equal(rank0[key], rank1[key]), key
+    run_dist('tools/dist_train.sh', config, '2', '--work-dir', work_dir,
+             '--cfg-options', f'custom_hooks.0.teacher_ckpt={teacher_ckpt}',
+             port=29535)
+    params = assert_ranks_identical(work_dir)
+    assert any(k.startswith('hook.connectors.') for k in params)
 
 
 def test_hook_with_ema_and_validation(data_and_teacher):

@@ -15,6 +15,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmkd  # noqa: F401
+from mmkd_testing import (assert_ranks_identical, run_dist,
+                          save_random_teacher)
+
 from mmkd.datasets import make_digit_scenes
 from mmkd.models.distillers import build_model
 
@@ -66,11 +69,9 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('tools')
     data = str(tmp / 'digit_scenes')
     make_digit_scenes(data, num_train=6, num_val=4, seed=3)
-    init_default_scope('mmseg')
-    cfg = Config.fromfile(DISTILL)
-    teacher = build_model(cfg.model.teacher, 'teacher')
-    teacher_ckpt = str(tmp / 'teacher.pth')
-    torch.save(dict(state_dict=teacher.state_dict()), teacher_ckpt)
+    teacher_ckpt = save_random_teacher(
+        Config.fromfile(DISTILL).model.teacher, str(tmp / 'teacher.pth'),
+        'mmseg')
     config = str(tmp / 'cwd_tiny.py')
     with open(config, 'w') as f:
         f.write(
@@ -164,35 +165,6 @@ def test_bad_teacher_ckpt_fails_before_training(setup):
     assert not os.path.exists(str(setup['tmp'] / 'bad' / 'iter_1.pth'))
 
 
-def run_dist(config, nproc, port, *args):
-    """``tools/dist_train.sh`` or ``dist_test.sh`` with the test helpers
-    importable; returns the log."""
-    env = dict(
-        os.environ,
-        PORT=str(port),
-        OMP_NUM_THREADS='1',
-        PYTHONPATH=os.pathsep.join(
-            [osp.join(ROOT, 'tests', 'helpers'),
-             os.environ.get('PYTHONPATH', '')]))
-    proc = subprocess.run(['bash', *args[:1], config, *args[1:]],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True,
-                          env=env)
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
-    return log
-
-
-def assert_ranks_identical(out_dir, keys_prefix=None):
-    rank0 = torch.load(osp.join(out_dir, 'rank0.pth'))
-    rank1 = torch.load(osp.join(out_dir, 'rank1.pth'))
-    assert rank0.keys() == rank1.keys()
-    for key in rank0:
-        assert torch.equal(rank0[key], rank1[key]), key
-    return rank0
-
-
 def test_dist_train_on_cpu_with_two_processes(setup):
     """torchrun + gloo: the same weights on every rank after 3 iterations,
     SyncBN reverted with a warning, and dist_test.sh matches test.py."""
@@ -211,8 +183,8 @@ def test_dist_train_on_cpu_with_two_processes(setup):
                 "norm_cfg = dict(type='SyncBN', requires_grad=True)\n"
                 'model = dict(student=dict(backbone=dict(norm_cfg=norm_cfg),'
                 ' decode_head=dict(norm_cfg=norm_cfg)))\n')
-    log = run_dist(config, 2, 29533, 'tools/dist_train.sh', '2',
-                   '--work-dir', work_dir)
+    log = run_dist('tools/dist_train.sh', config, '2', '--work-dir',
+                   work_dir, port=29533)
     assert "dist_cfg=dict(backend='gloo')" in log
     assert "model_wrapper_cfg = dict(type='mmkd.CPUDistributedDataParallel')" \
         in log
@@ -231,8 +203,8 @@ def test_dist_train_on_cpu_with_two_processes(setup):
     run_tool('tools/test.py', setup['config'], ckpt_path, '--work-dir',
              str(tmp / 'dist_test1'), '--out', one)
     two = str(tmp / 'dist_two.json')
-    run_dist(setup['config'], 2, 29534, 'tools/dist_test.sh', ckpt_path, '2',
-             '--work-dir', str(tmp / 'dist_test2'), '--out', two)
+    run_dist('tools/dist_test.sh', setup['config'], ckpt_path, '2',
+             '--work-dir', str(tmp / 'dist_test2'), '--out', two, port=29534)
     with open(one) as f1, open(two) as f2:
         assert json.load(f1) == json.load(f2)
 

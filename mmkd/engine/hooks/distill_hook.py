@@ -26,8 +26,9 @@ class DistillHook(Hook):
 
     - builds and strictly loads the teacher (frozen, never DDP-wrapped);
     - adds the connectors' parameters to the optimizer as a new parameter
-      group with the first group's hyper-parameters and schedule, and, under DDP, averages their
-      gradients across ranks as DDP does for the model's;
+      group with the first group's hyper-parameters and schedule, and,
+      under DDP, averages their gradients across ranks as DDP does for the
+      model's;
     - makes the model's ``loss`` return its own losses plus
       ``distill.loss_<name>`` terms, so they are logged and back-propagated
       by ``parse_losses`` like the model's own.

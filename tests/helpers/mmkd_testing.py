@@ -1,0 +1,51 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Shared helpers of mmkd's tests (``tests/helpers`` is on ``sys.path``)."""
+import os
+import os.path as osp
+import subprocess
+
+import torch
+from mmengine.registry import init_default_scope
+
+from mmkd.models.distillers import build_model
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+HELPERS = osp.dirname(osp.abspath(__file__))
+
+
+def save_random_teacher(teacher_cfg, path: str, scope: str) -> str:
+    """Build a teacher from its config and save its (random) weights: the
+    model zoo is out of reach in tests; the real URLs stay in the configs."""
+    init_default_scope(scope)
+    teacher = build_model(teacher_cfg, 'teacher')
+    torch.save(dict(state_dict=teacher.state_dict()), path)
+    return path
+
+
+def run_dist(script: str, config: str, *args: str, port: int) -> str:
+    """Run ``tools/dist_train.sh``/``dist_test.sh`` with this folder
+    importable (for ``DumpRankWeights``); return the log."""
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join(
+            [HELPERS, os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.run(['bash', script, config, *args],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True,
+                          env=env)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    return log
+
+
+def assert_ranks_identical(out_dir: str) -> dict:
+    """Compare the parameters ``DumpRankWeights`` wrote for ranks 0 and 1."""
+    rank0 = torch.load(osp.join(out_dir, 'rank0.pth'))
+    rank1 = torch.load(osp.join(out_dir, 'rank1.pth'))
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    return rank0
