@@ -221,3 +221,65 @@ def test_amp_without_gpu_fails_clearly(setup):
     assert proc.returncode != 0
     assert '--amp needs a GPU' in proc.stderr
     assert 'teacher_dtype=bf16' in proc.stderr
+
+
+def test_teacher_cache(setup):
+    """Cached teacher taps give the same distill losses as the teacher;
+    caches of another teacher and un-keyable pipelines are refused."""
+    from mmengine.runner import Runner
+
+    tmp, config = setup['tmp'], setup['config']
+    cache_dir = str(tmp / 'cache')
+    log = run_tool('tools/cache_teacher.py', config, '--out', cache_dir)
+    assert 'teacher cache: 6 entries' in log  # 6 training canvases
+
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp / 'cache_run')
+    cfg.model.teacher_cache = cache_dir
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    batch = next(iter(runner.build_dataloader(cfg.train_dataloader)))
+    data = model.data_preprocessor(batch, True)
+    with torch.no_grad():
+        cached = model(**data, mode='loss')['distill.loss_cwd_logits']
+        cache, model.teacher_cache = model.teacher_cache, None
+        live = model(**data, mode='loss')['distill.loss_cwd_logits']
+    torch.testing.assert_close(cached, live, rtol=1e-2, atol=1e-4)
+    assert len(cache.entries) == 6
+
+    # the teacher never runs with a cache
+    model.teacher_cache = cache
+    calls = []
+    model.teacher.register_forward_pre_hook(lambda *a: calls.append(1))
+    model(**data, mode='loss')
+    assert not calls
+
+    # another teacher checkpoint: refused at build time
+    other = str(tmp / 'other_teacher.pth')
+    state = torch.load(cfg.model.teacher_ckpt)
+    state['state_dict'] = {k: v + 1 if v.is_floating_point() else v
+                           for k, v in state['state_dict'].items()}
+    torch.save(state, other)
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', config, '--work-dir',
+        str(tmp / 'cache_bad'), '--cfg-options',
+        f'model.teacher_cache={cache_dir}', f'model.teacher_ckpt={other}'
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert 'was built for another teacher' in proc.stderr
+
+    # a pipeline with photometric distortion cannot be keyed
+    proc = subprocess.run([
+        sys.executable, 'tools/cache_teacher.py', DISTILL, '--out',
+        str(tmp / 'cache_aug'), '--cfg-options',
+        f'model.teacher_ckpt={cfg.model.teacher_ckpt}'
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert 'PhotoMetricDistortion, which a teacher cache cannot key' in (
+        proc.stderr)

@@ -12,6 +12,7 @@ from torch import Tensor
 from mmkd.registry import MODELS
 from .data_preprocessor import DistillDataPreprocessor
 from .distiller import Distiller, _suggest
+from .teacher_cache import TeacherCache, teacher_fingerprint
 from .teacher import load_teacher_checkpoint, resolve_model_cfg
 
 
@@ -54,6 +55,11 @@ class DistillModel(BaseModel):
         teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` runs the
             teacher in reduced precision; losses stay in float32. Defaults
             to None.
+        teacher_cache (str, optional): A folder written by
+            ``tools/cache_teacher.py``; the teacher's taps are read from it
+            instead of running the teacher. A cache built for another
+            teacher config, checkpoint, taps or dtype is refused. Defaults
+            to None.
         data_preprocessor (dict, optional): Used by the student when its
             config has none (the Runner passes a config's top-level
             ``data_preprocessor`` here); otherwise it must equal the
@@ -69,6 +75,7 @@ class DistillModel(BaseModel):
                  losses: Optional[dict] = None,
                  connectors: Optional[dict] = None,
                  teacher_dtype: Optional[str] = None,
+                 teacher_cache: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
@@ -114,6 +121,19 @@ class DistillModel(BaseModel):
                                    connectors, teacher_dtype)
         self.distiller.teacher_synced = teacher is not None
         self.teacher_ckpt = teacher_ckpt
+        #: identifies the teacher's outputs, for teacher caches
+        self.cache_fingerprint = None
+        if teacher is not None:
+            self.cache_fingerprint = teacher_fingerprint(
+                teacher_cfg.to_dict(), teacher_ckpt,
+                dict(taps or {}).get('teacher', {}), teacher_dtype)
+        self.teacher_cache = None
+        if teacher_cache is not None:
+            if self.cache_fingerprint is None:
+                raise ValueError('teacher_cache needs a fixed teacher; a '
+                                 'mean teacher (teacher=None) changes')
+            self.teacher_cache = TeacherCache.load(teacher_cache,
+                                                   self.cache_fingerprint)
         self.data_preprocessor = DistillDataPreprocessor(
             self.student.data_preprocessor,
             teacher_model.data_preprocessor if teacher_pp_cfg else None)
@@ -196,9 +216,13 @@ class DistillModel(BaseModel):
         """Student losses plus ``distill.loss_<name>`` for each loss."""
         if not self.distill_enabled:
             return self.student(inputs, data_samples, mode='loss')
-        teacher_feats = self.teacher_forward(
-            inputs if teacher_inputs is None else teacher_inputs,
-            data_samples)
+        if self.teacher_cache is not None:
+            device = next(self.student.parameters()).device
+            teacher_feats = self.teacher_cache.lookup(data_samples, device)
+        else:
+            teacher_feats = self.teacher_forward(
+                inputs if teacher_inputs is None else teacher_inputs,
+                data_samples)
         losses, student_feats = self.student_forward(inputs, data_samples)
         losses.update(
             self.compute_distill_losses(student_feats, teacher_feats,

@@ -1,0 +1,103 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Run a distillation config's teacher once over its training set and store
+the tapped outputs (float16), keyed by sample and flip.
+
+Train with the cache by setting ``model.teacher_cache=<out dir>``; the
+teacher then does not run. A cache is refused by a config whose teacher
+config, checkpoint, taps or teacher_dtype differ (fingerprint), and a
+pipeline with augmentations the cache cannot key (random crops, photometric
+distortion, random resizing) is refused here and by ``tools/train.py``.
+
+Example:
+    python tools/cache_teacher.py CONFIG --out work_dirs/teacher_cache
+"""
+import argparse
+import copy
+import os.path as osp
+import tempfile
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmkd  # noqa: F401  (registries, torch.load allow-list)
+from mmkd.models.distillers.teacher_cache import (TeacherCache,
+                                                  check_cacheable_pipeline)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='a DistillModel config')
+    parser.add_argument('--out', required=True, help='cache folder')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value pairs')
+    return parser.parse_args(argv)
+
+
+def _flip_passes(pipeline):
+    """One pipeline per flip state a RandomFlip can produce."""
+    flips = [i for i, t in enumerate(pipeline)
+             if str(t['type']).split('.')[-1] == 'RandomFlip']
+    if not flips:
+        return [pipeline]
+    passes = []
+    for prob in (0.0, 1.0):
+        variant = copy.deepcopy(pipeline)
+        for i in flips:
+            if isinstance(variant[i].get('direction'), (list, tuple)):
+                raise ValueError('a teacher cache supports RandomFlip with '
+                                 'one direction')
+            variant[i]['prob'] = prob
+        passes.append(variant)
+    return passes
+
+
+def build_cache(cfg: Config) -> TeacherCache:
+    """Run the teacher over the training set; return the cache."""
+    dataset_cfg = cfg.train_dataloader.dataset
+    check_cacheable_pipeline(dataset_cfg.pipeline)
+    cfg = copy.deepcopy(cfg)
+    cfg.model.pop('teacher_cache', None)
+    cfg.work_dir = cfg.get('work_dir') or tempfile.mkdtemp()
+    cfg.log_level = 'WARNING'
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    if model.cache_fingerprint is None:
+        raise ValueError('a teacher cache needs a fixed teacher (teacher and '
+                         'teacher_ckpt), not a mean teacher')
+    cache = TeacherCache(model.cache_fingerprint)
+    model.eval()
+    for pipeline in _flip_passes(dataset_cfg.pipeline):
+        loader_cfg = copy.deepcopy(cfg.train_dataloader)
+        loader_cfg.dataset.pipeline = pipeline
+        loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
+        loader = runner.build_dataloader(loader_cfg)
+        for raw in loader:
+            data = model.data_preprocessor(raw, True)
+            inputs = data.get('teacher_inputs', data['inputs'])
+            feats = model.teacher_forward(inputs, data['data_samples'])
+            cache.add(feats, data['data_samples'])
+    return cache
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    start = time.time()
+    with torch.no_grad():
+        cache = build_cache(cfg)
+    cache.save(args.out)
+    print(f'teacher cache: {len(cache.entries)} entries, '
+          f'{cache.nbytes() / 2**20:.2f} MiB, built in '
+          f'{time.time() - start:.1f} s -> {osp.abspath(args.out)}')
+    return cache
+
+
+if __name__ == '__main__':
+    main()
