@@ -398,3 +398,28 @@ def test_bad_teacher_dtype(tmp_path):
     with pytest.raises(ValueError, match="teacher_dtype must be one of.*"
                        "'float16'"):
         MODELS.build(distill_cfg(ckpt, teacher_dtype='float16'))
+
+
+def test_no_tapped_tensor_survives_the_step(tmp_path):
+    """After a train step nothing holds the tapped tensors any more."""
+    import gc
+    import weakref
+    _, ckpt = save_teacher(tmp_path)
+    model = MODELS.build(
+        distill_cfg(
+            ckpt,
+            losses=dict(mse=dict(
+                type='MSEFeatureLoss', student='feat', teacher='feat')),
+            connectors=dict(feat=dict(
+                type='ConvConnector', in_channels=4, out_channels=8))))
+    optim = build_optim_wrapper(
+        model, dict(optimizer=dict(type='SGD', lr=0.1)))
+    refs = []
+    for net in (model.student, model.teacher):
+        net.neck.register_forward_hook(
+            lambda m, a, out: refs.append(weakref.ref(out)))
+    for _ in range(2):  # the second step runs the teacher with early stop
+        model.train_step(make_batch(), optim)
+    gc.collect()
+    assert len(refs) == 4
+    assert all(ref() is None for ref in refs)
