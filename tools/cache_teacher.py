@@ -62,24 +62,44 @@ def build_cache(cfg: Config) -> TeacherCache:
     check_cacheable_pipeline(dataset_cfg.pipeline)
     cfg = copy.deepcopy(cfg)
     cfg.model.pop('teacher_cache', None)
+    for hook_cfg in cfg.get('custom_hooks', []):
+        hook_cfg.pop('teacher_cache', None)
     cfg.work_dir = cfg.get('work_dir') or tempfile.mkdtemp()
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     model = runner.model
-    if model.cache_fingerprint is None:
-        raise ValueError('a teacher cache needs a fixed teacher (teacher and '
-                         'teacher_ckpt), not a mean teacher')
-    cache = TeacherCache(model.cache_fingerprint)
-    model.eval()
+    hook = next((h for h in runner.hooks if type(h).__name__ == 'DistillHook'),
+                None)
+    if hook is not None:  # distillation inside an unmodified project
+        hook.teacher_cache = None
+        distiller = hook.build_distiller(runner)
+        fingerprint = hook.cache_fingerprint
+
+        def teacher_inputs(raw):
+            if hook._own_teacher_inputs:
+                return distiller.teacher.data_preprocessor(raw, False)
+            return model.data_preprocessor(raw, True)
+    elif getattr(model, 'cache_fingerprint', None) is not None:
+        distiller = model.distiller
+        fingerprint = model.cache_fingerprint
+
+        def teacher_inputs(raw):
+            data = model.data_preprocessor(raw, True)
+            return dict(data, inputs=data.get('teacher_inputs',
+                                              data['inputs']))
+    else:
+        raise ValueError('a teacher cache needs a DistillModel with a fixed '
+                         'teacher (not a mean teacher) or a DistillHook')
+    cache = TeacherCache(fingerprint)
     for pipeline in _flip_passes(dataset_cfg.pipeline):
         loader_cfg = copy.deepcopy(cfg.train_dataloader)
         loader_cfg.dataset.pipeline = pipeline
         loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
         loader = runner.build_dataloader(loader_cfg)
         for raw in loader:
-            data = model.data_preprocessor(raw, True)
-            inputs = data.get('teacher_inputs', data['inputs'])
-            feats = model.teacher_forward(inputs, data['data_samples'])
+            data = teacher_inputs(raw)
+            feats = distiller.teacher_forward(data['inputs'],
+                                              data['data_samples'])
             cache.add(feats, data['data_samples'])
     return cache
 

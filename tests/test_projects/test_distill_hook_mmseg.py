@@ -7,6 +7,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from mmkd_testing import assert_ranks_identical, run_dist, save_random_teacher
@@ -152,3 +153,54 @@ def test_hook_tap_the_model_lacks(data_and_teacher):
                        "'backbone.layer5'; closest existing: backbone.layer"):
         runner.train()
     assert not osp.exists(osp.join(runner.work_dir, 'iter_1.pth'))
+
+
+def test_hook_with_teacher_cache(data_and_teacher):
+    """tools/cache_teacher.py on a hook config; training then reads the
+    cache and never runs the teacher."""
+    import subprocess
+    import sys
+    tmp, data, teacher_ckpt = data_and_teacher
+    config = str(tmp / 'hook_cache.py')
+    with open(config, 'w') as f:
+        f.write(f"_base_ = ['{CONFIG}']\n"
+                'train_dataloader = dict(batch_size=2, dataset=dict('
+                f"data_root='{data}', pipeline=["
+                "dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),"
+                " dict(type='RandomFlip', prob=0.5), "
+                "dict(type='PackSegInputs')]))\n")
+    cache_dir = str(tmp / 'hook_cache')
+    proc = subprocess.run([
+        sys.executable, 'tools/cache_teacher.py', config, '--out', cache_dir,
+        '--cfg-options', f'custom_hooks.0.teacher_ckpt={teacher_ckpt}'
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # 4 canvases, flipped and not
+    assert 'teacher cache: 8 entries' in proc.stdout
+
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp / 'hook_cache_run')
+    cfg.custom_hooks[0]['teacher_ckpt'] = teacher_ckpt
+    cfg.custom_hooks[0]['teacher_cache'] = cache_dir
+    cfg.train_cfg.max_iters = 2
+    cfg.train_cfg.val_interval = 100
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = 100
+    runner = Runner.from_cfg(cfg)
+    calls = []
+
+    class CountTeacher(Hook):
+
+        def before_train(self, runner):
+            hook = next(h for h in runner.hooks
+                        if isinstance(h, DistillHook))
+            hook.distiller.teacher.register_forward_pre_hook(
+                lambda *a: calls.append(1))
+
+    runner.register_hook(CountTeacher())
+    runner.train()
+    assert 'train/distill.loss_cwd_logits' in runner.message_hub.log_scalars
+    assert not calls

@@ -8,6 +8,9 @@ from mmengine.optim import OptimWrapper
 
 from mmkd.models.distillers import (Distiller, load_teacher_checkpoint,
                                     resolve_model_cfg)
+from mmkd.models.distillers.teacher_cache import (TeacherCache,
+                                                  check_cacheable_pipeline,
+                                                  teacher_fingerprint)
 from mmkd.registry import HOOKS, MODELS
 
 
@@ -48,6 +51,9 @@ class DistillHook(Hook):
             Defaults to None.
         teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` runs the
             teacher in reduced precision. Defaults to None.
+        teacher_cache (str, optional): A folder written by
+            ``tools/cache_teacher.py``: the teacher's taps are read from it
+            and the teacher does not run. Defaults to None.
     """
 
     priority = 'VERY_HIGH'
@@ -58,7 +64,8 @@ class DistillHook(Hook):
                  taps: dict,
                  losses: dict,
                  connectors: Optional[dict] = None,
-                 teacher_dtype: Optional[str] = None) -> None:
+                 teacher_dtype: Optional[str] = None,
+                 teacher_cache: Optional[str] = None) -> None:
         if not isinstance(teacher_ckpt, str):
             raise TypeError('DistillHook needs teacher_ckpt (a path or URL), '
                             f'got {teacher_ckpt!r}')
@@ -68,12 +75,22 @@ class DistillHook(Hook):
         self.losses = losses
         self.connectors = connectors
         self.teacher_dtype = teacher_dtype
+        self.teacher_cache = teacher_cache
+        self.cache: Optional[TeacherCache] = None
+        self.cache_fingerprint: Optional[str] = None
         self.distiller: Optional[Distiller] = None
         self._teacher_inputs: Any = None
         self._own_teacher_inputs = False
 
     # ------------------------------------------------------------------
     def before_run(self, runner) -> None:
+        self.build_distiller(runner)
+        self._add_connectors(runner)
+        self._patch_loss(self.distiller.student)
+
+    def build_distiller(self, runner) -> Distiller:
+        """Build the teacher and the :class:`Distiller` on the runner's
+        model, and load the teacher cache if one is configured."""
         model = runner.model
         student = model.module if is_model_wrapper(model) else model
         teacher = MODELS.build(self.teacher_cfg)
@@ -89,8 +106,15 @@ class DistillHook(Hook):
         self._own_teacher_inputs = (
             self.teacher_cfg.get('data_preprocessor') is not None
             and self.teacher_cfg.get('data_preprocessor') != student_pp)
-        self._add_connectors(runner)
-        self._patch_loss(student)
+        self.cache_fingerprint = teacher_fingerprint(
+            self.teacher_cfg.to_dict(), self.teacher_ckpt,
+            dict(self.taps).get('teacher', {}), self.teacher_dtype)
+        if self.teacher_cache is not None:
+            check_cacheable_pipeline(
+                runner.cfg.train_dataloader.dataset.pipeline)
+            self.cache = TeacherCache.load(self.teacher_cache,
+                                           self.cache_fingerprint)
+        return self.distiller
 
     def _add_connectors(self, runner):
         params = list(self.distiller.connectors.parameters())
@@ -138,9 +162,14 @@ class DistillHook(Hook):
                 return own_loss(inputs, data_samples, *args, **kwargs)
             teacher_inputs = hook._teacher_inputs
             hook._teacher_inputs = None
-            teacher_feats = distiller.teacher_forward(
-                inputs if teacher_inputs is None else teacher_inputs,
-                data_samples)
+            if hook.cache is not None:
+                teacher_feats = hook.cache.lookup(
+                    data_samples,
+                    next(distiller.student.parameters()).device)
+            else:
+                teacher_feats = distiller.teacher_forward(
+                    inputs if teacher_inputs is None else teacher_inputs,
+                    data_samples)
             losses, student_feats = distiller.capture_student(
                 lambda: own_loss(inputs, data_samples, *args, **kwargs))
             losses.update(
@@ -155,7 +184,8 @@ class DistillHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
-        if self._own_teacher_inputs and self.distiller.enabled:
+        if self._own_teacher_inputs and self.distiller.enabled and \
+                self.cache is None:
             # the teacher's own preprocessing, before the student's sets its
             # meta in the shared data samples
             self._teacher_inputs = self.distiller.teacher.data_preprocessor(
