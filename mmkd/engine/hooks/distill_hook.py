@@ -77,7 +77,6 @@ class DistillHook(Hook):
         self.teacher_dtype = teacher_dtype
         self.teacher_cache = teacher_cache
         self.cache: Optional[TeacherCache] = None
-        self.cache_fingerprint: Optional[str] = None
         self.distiller: Optional[Distiller] = None
         self._teacher_inputs: Any = None
         self._own_teacher_inputs = False
@@ -106,15 +105,20 @@ class DistillHook(Hook):
         self._own_teacher_inputs = (
             self.teacher_cfg.get('data_preprocessor') is not None
             and self.teacher_cfg.get('data_preprocessor') != student_pp)
-        self.cache_fingerprint = teacher_fingerprint(
-            self.teacher_cfg.to_dict(), self.teacher_ckpt,
-            dict(self.taps).get('teacher', {}), self.teacher_dtype)
         if self.teacher_cache is not None:
             check_cacheable_pipeline(
                 runner.cfg.train_dataloader.dataset.pipeline)
             self.cache = TeacherCache.load(self.teacher_cache,
                                            self.cache_fingerprint)
         return self.distiller
+
+    @property
+    def cache_fingerprint(self) -> str:
+        """Identifies the teacher's outputs for teacher caches."""
+        return teacher_fingerprint(self.teacher_cfg.to_dict(),
+                                   self.teacher_ckpt,
+                                   dict(self.taps).get('teacher', {}),
+                                   self.teacher_dtype)
 
     def _add_connectors(self, runner):
         params = list(self.distiller.connectors.parameters())

@@ -121,12 +121,9 @@ class DistillModel(BaseModel):
                                    connectors, teacher_dtype)
         self.distiller.teacher_synced = teacher is not None
         self.teacher_ckpt = teacher_ckpt
-        #: identifies the teacher's outputs, for teacher caches
-        self.cache_fingerprint = None
-        if teacher is not None:
-            self.cache_fingerprint = teacher_fingerprint(
-                teacher_cfg.to_dict(), teacher_ckpt,
-                dict(taps or {}).get('teacher', {}), teacher_dtype)
+        self._fingerprint_args = None if teacher is None else (
+            teacher_cfg.to_dict(), teacher_ckpt,
+            dict(taps or {}).get('teacher', {}), teacher_dtype)
         self.teacher_cache = None
         if teacher_cache is not None:
             if self.cache_fingerprint is None:
@@ -139,6 +136,14 @@ class DistillModel(BaseModel):
             teacher_model.data_preprocessor if teacher_pp_cfg else None)
         object.__setattr__(self.data_preprocessor, 'distiller',
                            self.distiller)
+
+    @property
+    def cache_fingerprint(self) -> Optional[str]:
+        """Identifies the teacher's outputs (config, checkpoint bytes, taps,
+        dtype) for teacher caches; None for a mean teacher."""
+        if self._fingerprint_args is None:
+            return None
+        return teacher_fingerprint(*self._fingerprint_args)
 
     # the engine's state, kept in the distiller
     @property
