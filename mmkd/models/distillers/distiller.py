@@ -2,10 +2,12 @@
 import copy
 import difflib
 import inspect
+import logging
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from torch import Tensor
 
 from mmkd.registry import MODELS
@@ -180,10 +182,24 @@ class Distiller(nn.Module):
             return {}
         if self.teacher_dtype is not None:
             inputs = _cast_floats(inputs, self.teacher_dtype)
+        learning_calls = self.teacher_taps.calls is None
         try:
             self.teacher(inputs, data_samples, mode='tensor')
         except TapsComplete:
             pass
+        except Exception as e:  # noqa: BLE001
+            # The first forward runs to the end to count the calls of each
+            # tapped module; what comes after the last tap is never used
+            # (e.g. a bf16 teacher's NMS), so its failure is reported only.
+            if not learning_calls or self.teacher_taps.missing():
+                raise
+            print_log(
+                f'the teacher raised {type(e).__name__}: {e} after its last '
+                'tap on the first forward; the taps are complete and later '
+                'forwards stop after them. A tapped module that should run '
+                'more often than it did before the error would be cut short.',
+                logger='current',
+                level=logging.WARNING)
         feats = self.teacher_taps.pop()
         if self.teacher_dtype is not None:
             feats = _cast_floats(feats, torch.float32)

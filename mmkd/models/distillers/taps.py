@@ -135,6 +135,12 @@ class FeatureTaps:
 
         return hook
 
+    @property
+    def calls(self) -> Optional[Dict[str, int]]:
+        """Calls of each tapped module per forward, learnt on the first
+        :meth:`pop`; None before."""
+        return self._calls
+
     def missing(self) -> List[str]:
         """Names of the taps that did not fire since the last :meth:`pop`."""
         return [n for n, buf in self._buffers.items() if not buf]

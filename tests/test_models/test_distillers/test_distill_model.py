@@ -423,3 +423,37 @@ def test_no_tapped_tensor_survives_the_step(tmp_path):
     gc.collect()
     assert len(refs) == 4
     assert all(ref() is None for ref in refs)
+
+
+def test_failure_after_the_last_tap_on_the_first_forward(tmp_path):
+    """What runs after the last tap is never used: an error there on the
+    first (call-counting) forward is reported, later forwards stop early;
+    an error before a tap fired propagates."""
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        taps=dict(student=dict(feat='neck'), teacher=dict(feat='neck')),
+        losses=dict(mse=dict(
+            type='MSEFeatureLoss', student='feat', teacher='feat')),
+        connectors=dict(feat=dict(
+            type='ConvConnector', in_channels=4, out_channels=8)))
+    model = MODELS.build(cfg)
+
+    def fail(*args):
+        raise ValueError('unsupported after the taps')
+
+    handle = model.teacher.head.register_forward_pre_hook(fail)
+    data = model.data_preprocessor(make_batch(), True)
+    for _ in range(2):
+        losses = model(**data, mode='loss')
+        assert losses['distill.loss_mse'] > 0
+    handle.remove()
+
+    model = MODELS.build(
+        distill_cfg(
+            ckpt,
+            taps=dict(student=dict(logits='head'),
+                      teacher=dict(logits='head'))))
+    model.teacher.head.register_forward_pre_hook(fail)
+    with pytest.raises(ValueError, match='unsupported after the taps'):
+        model(**data, mode='loss')
