@@ -14,8 +14,9 @@ from mmkd.registry import MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
+    p for folder in ('configs', 'projects', 'tools/analysis_tools')
+    for p in glob.glob(osp.join(ROOT, folder, '**', '*.py'), recursive=True)
+    if '_base_' not in p and ('/configs/' in p or '_configs/' in p))
 DISTILL_CONFIGS = [
     p for p in CONFIGS
     if Config.fromfile(p).model.get('type') == 'mmkd.DistillModel'
