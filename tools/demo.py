@@ -64,14 +64,18 @@ def _run(cmd, log_file):
           flush=True)
 
 
-def _max_iters(config):
+def _max_iters(config, options=()):
+    """The last iteration of a run, where its final checkpoint is saved."""
+    for option in options:
+        if option.startswith('train_cfg.max_iters='):
+            return int(option.split('=', 1)[1])
     from mmengine.config import Config
     return Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
 
 
 def train(config, work_dir, seed, options):
     """Train unless the final checkpoint exists; return its path."""
-    ckpt = osp.join(work_dir, f'iter_{_max_iters(config)}.pth')
+    ckpt = osp.join(work_dir, f'iter_{_max_iters(config, options)}.pth')
     if osp.isfile(ckpt):
         print(f'reusing {ckpt}')
         return ckpt

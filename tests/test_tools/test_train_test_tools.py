@@ -283,3 +283,29 @@ def test_teacher_cache(setup):
     assert proc.returncode != 0
     assert 'PhotoMetricDistortion, which a teacher cache cannot key' in (
         proc.stderr)
+
+
+def test_demo_end_to_end(setup):
+    """The main job on a tiny DigitScenes: three models, a table, curves."""
+    work_dir = str(setup['tmp'] / 'demo')
+    data = setup['data']
+    log = run_tool(
+        'tools/demo.py', '--work-dir', work_dir, '--cfg-options',
+        'train_cfg.max_iters=4', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=4',
+        *[f'{loader}.dataset.data_root={data}'
+          for loader in ('train_dataloader', 'val_dataloader',
+                         'test_dataloader')],
+        *[f'{loader}.batch_size=2'
+          for loader in ('train_dataloader', 'val_dataloader',
+                         'test_dataloader')])
+    with open(osp.join(work_dir, 'results.json')) as f:
+        results = json.load(f)
+    assert set(results) == {'teacher', 'student', 'distilled'}
+    for name, metrics in results.items():
+        assert f"{metrics['mIoU']:>8.2f}" in log, name
+    assert osp.getsize(osp.join(work_dir, 'curves.png')) > 10_000
+    # a second run reuses every step
+    log = run_tool('tools/demo.py', '--work-dir', work_dir, '--cfg-options',
+                   'train_cfg.max_iters=4')
+    assert log.count('reusing') == 3

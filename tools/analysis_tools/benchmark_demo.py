@@ -45,7 +45,7 @@ def main(argv=None):
         if teacher_ckpt is None:
             teacher_ckpt = osp.join(
                 args.work_dir, f'seed{seed}', 'teacher',
-                f'iter_{demo._max_iters(demo.TEACHER)}.pth')
+                f'iter_{demo._max_iters(demo.TEACHER, args.cfg_options)}.pth')
     rows = {}
     for name in ('teacher', 'student', 'distilled'):
         values = np.array([per_seed[s][name]['mIoU'] for s in args.seeds])
