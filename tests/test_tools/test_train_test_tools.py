@@ -55,13 +55,25 @@ default_hooks = dict(
 '''
 
 
-def run_tool(*args):
-    proc = subprocess.run([sys.executable, *args],
+def _run_tool(*args):
+    return subprocess.run([sys.executable, *args],
                           cwd=ROOT,
                           capture_output=True,
                           text=True)
+
+
+def run_tool(*args):
+    """Run a tool that must succeed; return its output."""
+    proc = _run_tool(*args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
+
+
+def run_tool_failing(*args):
+    """Run a tool that must fail; return its stderr."""
+    proc = _run_tool(*args)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    return proc.stderr
 
 
 @pytest.fixture(scope='module')
@@ -151,17 +163,12 @@ def test_resume_gives_identical_weights(setup):
 
 
 def test_bad_teacher_ckpt_fails_before_training(setup):
-    proc = subprocess.run([
-        sys.executable, 'tools/train.py', setup['config'], '--work-dir',
+    stderr = run_tool_failing(
+        'tools/train.py', setup['config'], '--work-dir',
         str(setup['tmp'] / 'bad'), '--cfg-options',
-        'model.teacher_ckpt=no/such/teacher.pth'
-    ],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
-    assert proc.returncode != 0
+        'model.teacher_ckpt=no/such/teacher.pth')
     assert "teacher_ckpt 'no/such/teacher.pth' does not exist" in (
-        proc.stderr)
+        stderr)
     assert not os.path.exists(str(setup['tmp'] / 'bad' / 'iter_1.pth'))
 
 
@@ -211,16 +218,11 @@ def test_dist_train_on_cpu_with_two_processes(setup):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU path')
 def test_amp_without_gpu_fails_clearly(setup):
-    proc = subprocess.run([
-        sys.executable, 'tools/train.py', setup['config'], '--amp',
-        '--work-dir', str(setup['tmp'] / 'amp')
-    ],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
-    assert proc.returncode != 0
-    assert '--amp needs a GPU' in proc.stderr
-    assert 'teacher_dtype=bf16' in proc.stderr
+    stderr = run_tool_failing(
+        'tools/train.py', setup['config'], '--amp',
+        '--work-dir', str(setup['tmp'] / 'amp'))
+    assert '--amp needs a GPU' in stderr
+    assert 'teacher_dtype=bf16' in stderr
 
 
 def test_teacher_cache(setup):
@@ -260,29 +262,19 @@ def test_teacher_cache(setup):
     state['state_dict'] = {k: v + 1 if v.is_floating_point() else v
                            for k, v in state['state_dict'].items()}
     torch.save(state, other)
-    proc = subprocess.run([
-        sys.executable, 'tools/train.py', config, '--work-dir',
+    stderr = run_tool_failing(
+        'tools/train.py', config, '--work-dir',
         str(tmp / 'cache_bad'), '--cfg-options',
-        f'model.teacher_cache={cache_dir}', f'model.teacher_ckpt={other}'
-    ],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
-    assert proc.returncode != 0
-    assert 'was built for another teacher' in proc.stderr
+        f'model.teacher_cache={cache_dir}', f'model.teacher_ckpt={other}')
+    assert 'was built for another teacher' in stderr
 
     # a pipeline with photometric distortion cannot be keyed
-    proc = subprocess.run([
-        sys.executable, 'tools/cache_teacher.py', DISTILL, '--out',
+    stderr = run_tool_failing(
+        'tools/cache_teacher.py', DISTILL, '--out',
         str(tmp / 'cache_aug'), '--cfg-options',
-        f'model.teacher_ckpt={cfg.model.teacher_ckpt}'
-    ],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
-    assert proc.returncode != 0
+        f'model.teacher_ckpt={cfg.model.teacher_ckpt}')
     assert 'PhotoMetricDistortion, which a teacher cache cannot key' in (
-        proc.stderr)
+        stderr)
 
 
 def test_demo_end_to_end(setup):

@@ -8,10 +8,9 @@ compare mmkd's distillation step with the student's own step, with a bf16
 or cached teacher, and with other toolkits' implementations of the same
 method (e.g. MMRazor, whose configs then need MMRazor installed).
 
-Example:
+Example (the commands behind docs/benchmarks.md are written there):
     python tools/analysis_tools/compare_step_time.py \\
-        student=configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py \\
-        mmkd=configs/cwd/cwd_logits_fcn-r18w32_fcn-r18w8_2k_digit-scenes-128x128.py \\
+        student=STUDENT_CONFIG mmkd=DISTILL_CONFIG \\
         --iters 30 --warmup 5 --cfg-options mmkd:model.teacher_ckpt=T.pth
 """
 import argparse

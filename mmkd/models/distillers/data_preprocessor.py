@@ -42,11 +42,3 @@ class DistillDataPreprocessor(nn.Module):
         if teacher_data is not None:
             data['teacher_inputs'] = teacher_data['inputs']
         return data
-
-    # mmengine's preprocessors expose ``cast_data`` and ``device``
-    def cast_data(self, data):
-        return self.student.cast_data(data)
-
-    @property
-    def device(self):
-        return self.student.device

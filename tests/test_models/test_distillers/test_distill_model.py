@@ -86,6 +86,17 @@ def distill_cfg(teacher_ckpt, student_width=4, teacher_width=8, **kwargs):
     return cfg
 
 
+def feature_cfg(teacher_ckpt, **kwargs):
+    """Neck features mimicked through a 4 -> 8 channel connector."""
+    return distill_cfg(
+        teacher_ckpt,
+        losses=dict(mse=dict(
+            type='MSEFeatureLoss', student='feat', teacher='feat')),
+        connectors=dict(feat=dict(
+            type='ConvConnector', in_channels=4, out_channels=8)),
+        **kwargs)
+
+
 def test_teacher_out_of_state_dict_optimizer_and_grad(tmp_path):
     _, ckpt = save_teacher(tmp_path)
     model = MODELS.build(distill_cfg(ckpt))
@@ -146,13 +157,9 @@ def test_taps_freed_after_loss_and_unused_outside_loss(tmp_path):
 
 def test_teacher_stops_after_last_tap(tmp_path):
     _, ckpt = save_teacher(tmp_path)
-    cfg = distill_cfg(
+    cfg = feature_cfg(
         ckpt,
-        taps=dict(student=dict(feat='neck'), teacher=dict(feat='neck')),
-        losses=dict(mse=dict(
-            type='MSEFeatureLoss', student='feat', teacher='feat')),
-        connectors=dict(feat=dict(
-            type='ConvConnector', in_channels=4, out_channels=8)))
+        taps=dict(student=dict(feat='neck'), teacher=dict(feat='neck')))
     model = MODELS.build(cfg)
     head_calls = []
     model.teacher.head.register_forward_hook(
@@ -167,12 +174,7 @@ def test_teacher_stops_after_last_tap(tmp_path):
 
 def test_connector_trained_and_saved(tmp_path):
     _, ckpt = save_teacher(tmp_path)
-    cfg = distill_cfg(
-        ckpt,
-        losses=dict(mse=dict(
-            type='MSEFeatureLoss', student='feat', teacher='feat')),
-        connectors=dict(feat=dict(
-            type='ConvConnector', in_channels=4, out_channels=8)))
+    cfg = feature_cfg(ckpt)
     model = MODELS.build(cfg)
     assert any(
         k.startswith('distiller.connectors.feat.') for k in model.state_dict())
@@ -405,13 +407,7 @@ def test_no_tapped_tensor_survives_the_step(tmp_path):
     import gc
     import weakref
     _, ckpt = save_teacher(tmp_path)
-    model = MODELS.build(
-        distill_cfg(
-            ckpt,
-            losses=dict(mse=dict(
-                type='MSEFeatureLoss', student='feat', teacher='feat')),
-            connectors=dict(feat=dict(
-                type='ConvConnector', in_channels=4, out_channels=8))))
+    model = MODELS.build(feature_cfg(ckpt))
     optim = build_optim_wrapper(
         model, dict(optimizer=dict(type='SGD', lr=0.1)))
     refs = []
@@ -430,13 +426,9 @@ def test_failure_after_the_last_tap_on_the_first_forward(tmp_path):
     first (call-counting) forward is reported, later forwards stop early;
     an error before a tap fired propagates."""
     _, ckpt = save_teacher(tmp_path)
-    cfg = distill_cfg(
+    cfg = feature_cfg(
         ckpt,
-        taps=dict(student=dict(feat='neck'), teacher=dict(feat='neck')),
-        losses=dict(mse=dict(
-            type='MSEFeatureLoss', student='feat', teacher='feat')),
-        connectors=dict(feat=dict(
-            type='ConvConnector', in_channels=4, out_channels=8)))
+        taps=dict(student=dict(feat='neck'), teacher=dict(feat='neck')))
     model = MODELS.build(cfg)
 
     def fail(*args):
