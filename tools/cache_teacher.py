@@ -1,6 +1,11 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Run a distillation config's teacher once over its training set and store
-the tapped outputs (float16), keyed by sample and flip.
+the tapped outputs (float16, one file per sample), keyed by sample and flip.
+
+``--topk K`` keeps the K largest channels of each ``[C, H, W]`` map per
+position (plus the mean of the others) and ``--pool P`` average-pools maps
+by P; both shrink Cityscapes-size logit caches by an order of magnitude at
+the price of an approximate teacher (see docs/benchmarks.md).
 
 Train with the cache by setting ``model.teacher_cache=<out dir>``; the
 teacher then does not run. A cache is refused by a config whose teacher
@@ -10,19 +15,22 @@ distortion, random resizing) is refused here and by ``tools/train.py``.
 
 Example:
     python tools/cache_teacher.py CONFIG --out work_dirs/teacher_cache
+    python tools/cache_teacher.py CONFIG --out work_dirs/tc --topk 4 --pool 2
 """
 import argparse
 import copy
 import os.path as osp
+import shutil
 import tempfile
 import time
+from typing import Optional
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (registries, torch.load allow-list)
-from mmkd.models.distillers.teacher_cache import (TeacherCache,
+from mmkd.models.distillers.teacher_cache import (ENTRY_DIR, TeacherCache,
                                                   check_cacheable_pipeline)
 
 
@@ -30,6 +38,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='a DistillModel config')
     parser.add_argument('--out', required=True, help='cache folder')
+    parser.add_argument(
+        '--topk',
+        type=int,
+        help='keep the K largest channels of each [C, H, W] map')
+    parser.add_argument(
+        '--pool', type=int, help='average-pool each [C, H, W] map by P')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -56,8 +70,15 @@ def _flip_passes(pipeline):
     return passes
 
 
-def build_cache(cfg: Config) -> TeacherCache:
-    """Run the teacher over the training set; return the cache."""
+def build_cache(cfg: Config,
+                out: str,
+                topk: Optional[int] = None,
+                pool: Optional[int] = None) -> TeacherCache:
+    """Run the teacher over the training set, writing the cache to ``out``.
+    """
+    for name, value in (('--topk', topk), ('--pool', pool)):
+        if value is not None and value < 1:
+            raise ValueError(f'{name} must be >= 1, got {value}')
     dataset_cfg = cfg.train_dataloader.dataset
     check_cacheable_pipeline(dataset_cfg.pipeline)
     cfg = copy.deepcopy(cfg)
@@ -90,7 +111,9 @@ def build_cache(cfg: Config) -> TeacherCache:
     else:
         raise ValueError('a teacher cache needs a DistillModel with a fixed '
                          'teacher (not a mean teacher) or a DistillHook')
-    cache = TeacherCache(fingerprint)
+    # a rebuilt cache must not keep entries of the previous build
+    shutil.rmtree(osp.join(out, ENTRY_DIR), ignore_errors=True)
+    cache = TeacherCache(fingerprint, out, topk=topk, pool=pool)
     for pipeline in _flip_passes(dataset_cfg.pipeline):
         loader_cfg = copy.deepcopy(cfg.train_dataloader)
         loader_cfg.dataset.pipeline = pipeline
@@ -101,6 +124,7 @@ def build_cache(cfg: Config) -> TeacherCache:
             feats = distiller.teacher_forward(data['inputs'],
                                               data['data_samples'])
             cache.add(feats, data['data_samples'])
+    cache.save()
     return cache
 
 
@@ -111,9 +135,8 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     start = time.time()
     with torch.no_grad():
-        cache = build_cache(cfg)
-    cache.save(args.out)
-    print(f'teacher cache: {len(cache.entries)} entries, '
+        cache = build_cache(cfg, args.out, args.topk, args.pool)
+    print(f'teacher cache: {len(cache)} entries, '
           f'{cache.nbytes() / 2**20:.2f} MiB, built in '
           f'{time.time() - start:.1f} s -> {osp.abspath(args.out)}')
     return cache

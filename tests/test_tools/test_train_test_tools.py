@@ -230,6 +230,8 @@ def test_teacher_cache(setup):
     caches of another teacher and un-keyable pipelines are refused."""
     from mmengine.runner import Runner
 
+    from mmkd.models.distillers.teacher_cache import TeacherCache
+
     tmp, config = setup['tmp'], setup['config']
     cache_dir = str(tmp / 'cache')
     log = run_tool('tools/cache_teacher.py', config, '--out', cache_dir)
@@ -247,7 +249,7 @@ def test_teacher_cache(setup):
         cache, model.teacher_cache = model.teacher_cache, None
         live = model(**data, mode='loss')['distill.loss_cwd_logits']
     torch.testing.assert_close(cached, live, rtol=1e-2, atol=1e-4)
-    assert len(cache.entries) == 6
+    assert len(cache) == 6
 
     # the teacher never runs with a cache
     model.teacher_cache = cache
@@ -275,6 +277,18 @@ def test_teacher_cache(setup):
         f'model.teacher_ckpt={cfg.model.teacher_ckpt}')
     assert 'PhotoMetricDistortion, which a teacher cache cannot key' in (
         stderr)
+
+    # compressed: top-2 of the 11 classes at half resolution, smaller and
+    # still close to the live teacher's loss
+    small_dir = str(tmp / 'cache_small')
+    log = run_tool('tools/cache_teacher.py', config, '--out', small_dir,
+                   '--topk', '2', '--pool', '2')
+    small = TeacherCache.load(small_dir, cache.fingerprint)
+    assert small.nbytes() < cache.nbytes() / 4
+    model.teacher_cache = small
+    with torch.no_grad():
+        approx = model(**data, mode='loss')['distill.loss_cwd_logits']
+    assert abs(approx.item() - live.item()) < 0.25 * live.item()
 
 
 def test_demo_end_to_end(setup):

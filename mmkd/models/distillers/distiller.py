@@ -117,6 +117,7 @@ class Distiller(nn.Module):
             stop_when_complete=True)
 
         self.connectors = self._build_connectors(connectors or {})
+        self._teacher_input_shape = None
         self.loss_routes: Dict[str, Dict[str, str]] = {}
         self.losses = self._build_losses(losses or {})
         #: multipliers of each distill loss, set by DistillLossWeightHook
@@ -180,6 +181,7 @@ class Distiller(nn.Module):
                 'teacher_ckpt')
         if len(self.teacher_taps) == 0:
             return {}
+        self._teacher_input_shape = _shape(inputs)
         if self.teacher_dtype is not None:
             inputs = _cast_floats(inputs, self.teacher_dtype)
         learning_calls = self.teacher_taps.calls is None
@@ -277,6 +279,13 @@ class Distiller(nn.Module):
                 hint = ('; add a connector for student tap '
                         f"{route['student']!r} that maps it to the teacher's"
                         ' shape')
+            if self._teacher_input_shape is not None:
+                # a teacher preprocessor that pads or resizes otherwise than
+                # the student's shows up here first
+                hint += (f' (the teacher ran on inputs of shape '
+                         f'{self._teacher_input_shape}: if its '
+                         "data_preprocessor pads or resizes differently from "
+                         "the student's, make them agree)")
             raise ValueError(
                 f"distill loss {name!r}: student tap {route['student']!r} "
                 f'has shape {_shape(student)} but teacher tap '

@@ -8,6 +8,7 @@ import os.path as osp
 from typing import Any, Dict, List, Optional
 
 import torch
+import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor
 
@@ -19,7 +20,7 @@ KEYABLE_TRANSFORMS = {
     'Resize', 'RandomFlip'
 }
 
-CACHE_FILE = 'teacher_cache.pth'
+ENTRY_DIR = 'entries'
 META_FILE = 'meta.json'
 
 
@@ -79,10 +80,74 @@ def teacher_fingerprint(teacher_cfg: dict, teacher_ckpt: str,
     return digest.hexdigest()
 
 
-def _split(value: Any, index: int) -> Any:
-    if isinstance(value, Tensor):
-        return value[index].to(torch.float16).cpu().clone()
-    return tuple(_split(v, index) for v in value)
+def encode(value: Any, topk: Optional[int] = None,
+           pool: Optional[int] = None) -> Any:
+    """Compress one sample's tapped output for storage.
+
+    Tensors are stored in float16. A ``[C, H, W]`` map can be average-pooled
+    by ``pool`` (decoded by bilinear upsampling back to ``H x W``) and keep
+    only its ``topk`` largest channels per position plus the mean of the
+    other channels (decoded by filling those with the mean, which keeps the
+    per-position logit sum).
+
+    Args:
+        value (Tensor | tuple): One sample's tap, e.g. ``[C, H, W]``.
+        topk (int, optional): Channels kept per position.
+        pool (int, optional): Average-pooling kernel and stride.
+
+    Returns:
+        Tensor | dict | tuple: A float16 tensor, or a dict for a
+        compressed map; tuples keep their structure.
+    """
+    if not isinstance(value, Tensor):
+        return tuple(encode(v, topk, pool) for v in value)
+    value = value.detach().float().cpu()
+    is_map = value.dim() == 3
+    if not is_map or (pool in (None, 1) and
+                      (topk is None or topk >= value.shape[0])):
+        return value.to(torch.float16).clone()
+    entry = dict(size=tuple(value.shape[-2:]), channels=value.shape[0])
+    if pool not in (None, 1):
+        value = F.avg_pool2d(value[None], pool, pool, ceil_mode=True)[0]
+    if topk is not None and topk < value.shape[0]:
+        top, index = value.topk(topk, dim=0)
+        rest = (value.sum(0, keepdim=True) - top.sum(0, keepdim=True)) / (
+            value.shape[0] - topk)
+        entry.update(
+            top=top.to(torch.float16),
+            index=index.to(torch.int16),
+            rest=rest.to(torch.float16))
+    else:
+        entry.update(map=value.to(torch.float16))
+    return entry
+
+
+def decode(entry: Any) -> Tensor:
+    """Inverse of :func:`encode`, float32."""
+    if isinstance(entry, Tensor):
+        return entry.float()
+    if isinstance(entry, tuple):
+        return tuple(decode(e) for e in entry)
+    if 'map' in entry:
+        value = entry['map'].float()
+    else:
+        rest = entry['rest'].float()
+        value = rest.expand(entry['channels'], *rest.shape[1:]).clone()
+        value.scatter_(0, entry['index'].long(), entry['top'].float())
+    if tuple(value.shape[-2:]) != tuple(entry['size']):
+        value = F.interpolate(
+            value[None], entry['size'], mode='bilinear',
+            align_corners=False)[0]
+    return value
+
+
+def _nbytes(entry: Any) -> int:
+    if isinstance(entry, Tensor):
+        return entry.numel() * entry.element_size()
+    if isinstance(entry, dict):
+        return sum(_nbytes(v) for v in entry.values()
+                   if isinstance(v, Tensor))
+    return sum(_nbytes(v) for v in entry)
 
 
 def _stack(values: List[Any], device) -> Any:
@@ -94,69 +159,92 @@ def _stack(values: List[Any], device) -> Any:
 
 
 class TeacherCache:
-    """Per-sample teacher taps, stored in float16.
+    """Per-sample teacher taps in a folder, one file per sample.
+
+    ``tools/cache_teacher.py`` writes a cache with :meth:`add` and
+    :meth:`save`; training opens it with :meth:`load` and reads a batch's
+    entries with :meth:`lookup`, so that only the index (not the tapped
+    maps) is held in memory.
 
     Args:
         fingerprint (str): :func:`teacher_fingerprint` of the teacher that
             produced the entries.
-        entries (dict, optional): Sample key to ``{tap: tensor}``.
+        root (str): The cache folder.
+        topk (int, optional): See :func:`encode`.
+        pool (int, optional): See :func:`encode`.
+        index (dict, optional): Sample key to entry file, for a loaded cache.
     """
 
-    def __init__(self, fingerprint: str,
-                 entries: Optional[Dict[str, dict]] = None) -> None:
+    def __init__(self,
+                 fingerprint: str,
+                 root: str,
+                 topk: Optional[int] = None,
+                 pool: Optional[int] = None,
+                 index: Optional[Dict[str, str]] = None,
+                 nbytes: int = 0) -> None:
         self.fingerprint = fingerprint
-        self.entries = entries or {}
+        self.root = root
+        self.topk = topk
+        self.pool = pool
+        self.index = dict(index or {})
+        self._nbytes = nbytes
 
     def add(self, feats: Dict[str, Any], data_samples: list) -> None:
-        """Store a batch of teacher taps, one entry per sample."""
+        """Encode and write a batch of teacher taps, one file per sample."""
+        os.makedirs(osp.join(self.root, ENTRY_DIR), exist_ok=True)
         for i, sample in enumerate(data_samples):
-            self.entries[sample_key(sample)] = {
-                name: _split(value, i)
+            key = sample_key(sample)
+            entry = {
+                name: encode(_row(value, i), self.topk, self.pool)
                 for name, value in feats.items()
             }
+            name = self.index.get(key, f'{len(self.index):07d}.pth')
+            torch.save(entry, osp.join(self.root, ENTRY_DIR, name))
+            self.index[key] = name
+            self._nbytes += sum(_nbytes(v) for v in entry.values())
 
     def lookup(self, data_samples: list, device) -> Dict[str, Any]:
-        """The batch's teacher taps, float32 on ``device``."""
+        """The batch's teacher taps, decoded to float32 on ``device``."""
         rows = []
         for sample in data_samples:
             key = sample_key(sample)
-            if key not in self.entries:
+            if key not in self.index:
                 raise KeyError(
-                    f'teacher cache has no entry {key!r}: it was built for '
-                    'other data or augmentations; rebuild it with '
-                    'tools/cache_teacher.py')
-            rows.append(self.entries[key])
+                    f'teacher cache {self.root!r} has no entry {key!r}: it '
+                    'was built for other data or augmentations; rebuild it '
+                    'with tools/cache_teacher.py')
+            entry = torch.load(osp.join(self.root, ENTRY_DIR, self.index[key]))
+            rows.append({name: decode(v) for name, v in entry.items()})
         return {
             name: _stack([r[name] for r in rows], device)
             for name in rows[0]
         }
 
+    def __len__(self) -> int:
+        return len(self.index)
+
     def nbytes(self) -> int:
         """Bytes of the stored tensors."""
+        return self._nbytes
 
-        def size(value):
-            if isinstance(value, Tensor):
-                return value.numel() * value.element_size()
-            return sum(size(v) for v in value)
-
-        return sum(
-            size(v) for entry in self.entries.values() for v in entry.values())
-
-    def save(self, out_dir: str) -> None:
-        os.makedirs(out_dir, exist_ok=True)
-        torch.save(self.entries, osp.join(out_dir, CACHE_FILE))
-        with open(osp.join(out_dir, META_FILE), 'w') as f:
+    def save(self) -> None:
+        """Write the index and metadata (entries are written by :meth:`add`)."""
+        os.makedirs(self.root, exist_ok=True)
+        with open(osp.join(self.root, META_FILE), 'w') as f:
             json.dump(
                 dict(
                     fingerprint=self.fingerprint,
-                    entries=len(self.entries),
-                    nbytes=self.nbytes()),
+                    topk=self.topk,
+                    pool=self.pool,
+                    entries=len(self.index),
+                    nbytes=self._nbytes,
+                    index=self.index),
                 f,
-                indent=2)
+                indent=1)
 
     @classmethod
     def load(cls, cache_dir: str, fingerprint: str) -> 'TeacherCache':
-        """Load a cache, refusing one built for another teacher or taps."""
+        """Open a cache, refusing one built for another teacher or taps."""
         meta_file = osp.join(cache_dir, META_FILE)
         if not osp.isfile(meta_file):
             raise FileNotFoundError(
@@ -164,16 +252,23 @@ class TeacherCache:
                 'with tools/cache_teacher.py')
         with open(meta_file) as f:
             meta = json.load(f)
-        if meta['fingerprint'] != fingerprint:
+        if meta.get('fingerprint') != fingerprint:
             raise ValueError(
                 f'teacher_cache {cache_dir!r} was built for another teacher '
                 'config, checkpoint, taps or teacher_dtype (fingerprint '
-                f'{meta["fingerprint"][:12]}, this config '
+                f'{str(meta.get("fingerprint"))[:12]}, this config '
                 f'{fingerprint[:12]}); rebuild it with tools/cache_teacher.py')
-        entries = torch.load(osp.join(cache_dir, CACHE_FILE))
-        cache = cls(fingerprint, entries)
+        cache = cls(fingerprint, cache_dir, meta['topk'], meta['pool'],
+                    meta['index'], meta['nbytes'])
         print_log(
-            f'teacher cache {cache_dir}: {len(entries)} samples, '
-            f'{cache.nbytes() / 2**20:.1f} MiB',
+            f'teacher cache {cache_dir}: {len(cache)} samples, '
+            f'{cache.nbytes() / 2**20:.1f} MiB (topk={cache.topk}, '
+            f'pool={cache.pool})',
             logger='current')
         return cache
+
+
+def _row(value: Any, index: int) -> Any:
+    if isinstance(value, Tensor):
+        return value[index]
+    return tuple(_row(v, index) for v in value)

@@ -449,3 +449,21 @@ def test_failure_after_the_last_tap_on_the_first_forward(tmp_path):
     model.teacher.head.register_forward_pre_hook(fail)
     with pytest.raises(ValueError, match='unsupported after the taps'):
         model(**data, mode='loss')
+
+
+def test_teacher_preprocessor_that_breaks_tap_shapes(tmp_path):
+    """A teacher preprocessor padding to 16 while the student's does not: the
+    first step names both tap shapes and the teacher's input shape."""
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(ckpt)
+    cfg['student']['data_preprocessor'] = dict(type='ImgDataPreprocessor')
+    cfg['teacher']['data_preprocessor'] = dict(
+        type='ImgDataPreprocessor', pad_size_divisor=16)
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(make_batch(size=8), True)
+    with pytest.raises(
+            ValueError,
+            match=r"student tap 'logits' has shape \(2, 3, 8, 8\) but teacher"
+            r" tap 'logits' has shape \(2, 3, 16, 16\).*teacher ran on inputs"
+            r" of shape \(2, 3, 16, 16\).*data_preprocessor"):
+        model(**data, mode='loss')
