@@ -1,0 +1,3 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""One package per distillation method; importing this registers them."""
+from . import bpkd  # noqa: F401
