@@ -209,3 +209,19 @@ def test_bad_inputs_fail_clearly():
         loss(_logits(0), _logits(1), [object(), object()])
     with pytest.raises(ValueError, match="edge_count must be 'count' or"):
         BoundaryEdgeLoss(edge_count='area')
+
+
+def test_one_mask_per_batch_shared_by_both_losses():
+    from mmkd.methods.bpkd.edge_mask import batch_edge_mask
+    labels = _labels()
+    batch = samples(labels)
+    args = (3, (8, 8), 3, 255, 'detect_then_onehot', 'cpu')
+    first = batch_edge_mask(batch, *args)
+    assert batch_edge_mask(batch, *args) is first
+    # another kernel, or other label tensors with the same content: rebuilt
+    assert batch_edge_mask(batch, 3, (8, 8), 5, 255, 'detect_then_onehot',
+                           'cpu') is not first
+    other = samples(labels.clone())
+    again = batch_edge_mask(other, *args)
+    assert again is not first
+    torch.testing.assert_close(again, first)

@@ -45,7 +45,9 @@ class BoundaryIoUMetric(IoUMetric):
     boundary IoU is ``|G_d & P_d| / |G_d | P_d|`` where ``X_d`` are the
     pixels of X within d pixels of X's contour (:func:`inner_boundary`),
     accumulated over the dataset like IoU and averaged over the classes
-    that occur (NaN-mean). Ignored pixels count in neither set.
+    that occur (NaN-mean). Ignored pixels count in neither set and make no
+    contour in either map, so predictions inside ignored regions do not
+    change the score (as for IoU).
 
     Args:
         boundary_width (int | float): d in pixels, or, if a float below 1,
@@ -86,7 +88,7 @@ class BoundaryIoUMetric(IoUMetric):
             if not 0 <= c < num_classes:
                 continue
             gt_band = inner_boundary(label == c, d, ~valid) & valid
-            pred_band = inner_boundary(pred == c, d) & valid
+            pred_band = inner_boundary(pred == c, d, ~valid) & valid
             inter[c] = (gt_band & pred_band).sum()
             union[c] = (gt_band | pred_band).sum()
         return inter, union

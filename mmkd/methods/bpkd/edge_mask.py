@@ -2,6 +2,8 @@
 """The soft boundary mask ``M_E`` of BPKD (Liu et al., WACV 2024, Fig. 3)."""
 from typing import List, Sequence, Tuple
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -9,13 +11,22 @@ from torch import Tensor
 EDGE_ORDERS = ('detect_then_onehot', 'onehot_then_detect')
 
 
-def _dilate(x: Tensor, kernel_size: int) -> Tensor:
-    return F.max_pool2d(x, kernel_size, 1, kernel_size // 2)
+def _box_count(x: Tensor, kernel_size: int) -> Tensor:
+    """Sum of each channel over a square window (zero outside the image);
+    a depthwise convolution is ~8x faster than max pooling on CPU."""
+    weight = x.new_ones(x.shape[1], 1, kernel_size, kernel_size)
+    return F.conv2d(x, weight, padding=kernel_size // 2, groups=x.shape[1])
 
 
-def _erode(x: Tensor, kernel_size: int) -> Tensor:
-    # max_pool2d pads with -inf, so the image border does not erode
-    return -F.max_pool2d(-x, kernel_size, 1, kernel_size // 2)
+def _binary_dilate(x: Tensor, kernel_size: int) -> Tensor:
+    return (_box_count(x, kernel_size) > 0.5).to(x.dtype)
+
+
+def _binary_erode(x: Tensor, kernel_size: int) -> Tensor:
+    # a pixel stays if every in-image pixel of its window is set: the
+    # image border does not erode
+    in_image = _box_count(torch.ones_like(x[:1, :1]), kernel_size)
+    return (_box_count(x, kernel_size) > in_image - 0.5).to(x.dtype)
 
 
 def label_edges(labels: Tensor, ignore_index: int = 255) -> Tensor:
@@ -33,7 +44,8 @@ def label_edges(labels: Tensor, ignore_index: int = 255) -> Tensor:
     low = labels.masked_fill(~valid, -1).float()[:, None]
     high = labels.masked_fill(~valid, 1 << 20).float()[:, None]
     ref = labels[:, None].float()
-    differs = (_dilate(low, 3) != ref) | (-_dilate(-high, 3) != ref)
+    differs = (F.max_pool2d(low, 3, 1, 1) != ref) | (
+        -F.max_pool2d(-high, 3, 1, 1) != ref)
     return differs[:, 0] & valid
 
 
@@ -41,8 +53,9 @@ def labels_to_onehot(labels: Tensor, num_classes: int,
                      ignore_index: int = 255) -> Tensor:
     """One-hot (N, C, H, W) float maps; ignore pixels are all zero."""
     valid = labels != ignore_index
-    onehot = F.one_hot(labels.masked_fill(~valid, 0), num_classes)
-    return onehot.permute(0, 3, 1, 2).float() * valid[:, None]
+    classes = torch.arange(num_classes, device=labels.device)
+    onehot = labels[:, None] == classes[:, None, None]
+    return (onehot & (labels != ignore_index)[:, None]).float()
 
 
 def boundary_edge_mask(labels: Tensor,
@@ -101,13 +114,14 @@ def boundary_edge_mask(labels: Tensor,
     if order == 'onehot_then_detect':
         inside = labels_to_onehot(labels, num_classes, ignore_index)
         unknown = (~valid)[:, None].float()
-        band = _dilate(inside, kernel_size) - _erode(
+        band = _binary_dilate(inside, kernel_size) - _binary_erode(
             torch.maximum(inside, unknown), kernel_size)
     else:
         edges = label_edges(labels, ignore_index)
         onehot = labels_to_onehot(labels, num_classes, ignore_index)
         on_edge = onehot * edges[:, None]
-        band = _dilate(on_edge, kernel_size) - _erode(on_edge, kernel_size)
+        band = _binary_dilate(on_edge, kernel_size) - _binary_erode(
+            on_edge, kernel_size)
     band = band.clamp(0, 1) * valid[:, None]
     return F.avg_pool2d(band, (height // h, width // w))
 
@@ -127,3 +141,32 @@ def stack_gt_labels(data_samples: Sequence) -> Tensor:
                          'the data preprocessor (SegDataPreProcessor size= '
                          'or size_divisor=)')
     return torch.stack(maps).reshape(len(maps), *maps[0].shape[-2:]).long()
+
+
+# the edge and the body loss of one step build the same mask: keep the last
+_last_mask: dict = {}
+
+
+def batch_edge_mask(data_samples: Sequence, num_classes: int,
+                    out_size: Tuple[int, int], kernel_size: int,
+                    ignore_index: int, order: str, device) -> Tensor:
+    """:func:`boundary_edge_mask` of a batch's ``gt_sem_seg``, computed once
+    per batch and settings (the last result is reused while the batch's
+    label tensors are alive and unchanged objects)."""
+    key = (num_classes, tuple(out_size), kernel_size, ignore_index, order,
+           str(device))
+    labels_in = [getattr(s, 'gt_sem_seg', None) for s in data_samples]
+    refs = _last_mask.get('refs')
+    if (_last_mask.get('key') == key and refs is not None
+            and len(refs) == len(labels_in)
+            and all(r() is not None and r() is getattr(l, 'data', None)
+                    for r, l in zip(refs, labels_in))):
+        return _last_mask['mask']
+    labels = stack_gt_labels(data_samples).to(device)
+    mask = boundary_edge_mask(labels, num_classes, out_size, kernel_size,
+                              ignore_index, order)
+    _last_mask.update(
+        key=key,
+        refs=[weakref.ref(s.gt_sem_seg.data) for s in data_samples],
+        mask=mask)
+    return mask

@@ -9,7 +9,7 @@ from torch import Tensor
 from mmkd.models.losses import BaseDistillLoss
 from mmkd.models.losses.cwd import channel_wise_divergence
 from mmkd.registry import MODELS
-from .edge_mask import EDGE_ORDERS, boundary_edge_mask, stack_gt_labels
+from .edge_mask import EDGE_ORDERS, batch_edge_mask
 
 
 class _BoundaryLossBase(BaseDistillLoss):
@@ -63,10 +63,10 @@ class _BoundaryLossBase(BaseDistillLoss):
                 student.shape[2:],
                 mode='bilinear',
                 align_corners=self.align_corners)
-        labels = stack_gt_labels(data_samples).to(student.device)
-        mask = boundary_edge_mask(labels, student.shape[1],
-                                  tuple(student.shape[2:]), self.kernel_size,
-                                  self.ignore_index, self.edge_order)
+        mask = batch_edge_mask(data_samples, student.shape[1],
+                               tuple(student.shape[2:]), self.kernel_size,
+                               self.ignore_index, self.edge_order,
+                               student.device)
         return student, teacher, mask.to(student.dtype)
 
     def extra_repr(self) -> str:

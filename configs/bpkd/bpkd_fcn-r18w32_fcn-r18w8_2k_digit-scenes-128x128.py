@@ -1,0 +1,17 @@
+# BPKD of the DigitScenes teacher's decode-head logits into the width-8
+# student (the demo's distillation).
+_base_ = [
+    '../digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py',
+    '../_base_/distill/bpkd_decode-logits.py'
+]
+
+model = dict(
+    _delete_=True,
+    type='mmkd.DistillModel',
+    student={{_base_.model}},
+    teacher=dict(
+        cfg_path='{{fileDirname}}/../digit_scenes/'
+        'fcn_r18-w32_2k_digit-scenes-128x128.py'),
+    teacher_ckpt='work_dirs/fcn_r18-w32_2k_digit-scenes-128x128/iter_2000.pth',
+    taps={{_base_.bpkd_taps}},
+    losses={{_base_.bpkd_losses}})
