@@ -1,5 +1,9 @@
 # BPKD of the DigitScenes teacher's decode-head logits into the width-8
-# student (the demo's distillation).
+# student (the demo's distillation): the losses of
+# ../_base_/distill/bpkd_decode-logits.py with k = 3 instead of 5. Digits are
+# 20-48 px on 128 px canvases and the logits have stride 8, so a k = 5 band
+# covers most of a digit and leaves the body loss little body
+# (docs/methods/bpkd.md).
 _base_ = [
     '../digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py',
     '../_base_/distill/bpkd_decode-logits.py'
@@ -14,4 +18,19 @@ model = dict(
         'fcn_r18-w32_2k_digit-scenes-128x128.py'),
     teacher_ckpt='work_dirs/fcn_r18-w32_2k_digit-scenes-128x128/iter_2000.pth',
     taps={{_base_.bpkd_taps}},
-    losses={{_base_.bpkd_losses}})
+    losses=dict(
+        edge=dict(
+            type='mmkd.BoundaryEdgeLoss',
+            tau=1.0,
+            alpha=2.0,
+            kernel_size=3,
+            loss_weight=50.0,
+            student='logits',
+            teacher='logits'),
+        body=dict(
+            type='mmkd.BoundaryBodyLoss',
+            tau=1.0,
+            kernel_size=3,
+            loss_weight=20.0,
+            student='logits',
+            teacher='logits')))

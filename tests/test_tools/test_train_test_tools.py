@@ -309,9 +309,54 @@ def test_demo_end_to_end(setup):
         results = json.load(f)
     assert set(results) == {'teacher', 'student', 'distilled'}
     for name, metrics in results.items():
-        assert f"{metrics['mIoU']:>8.2f}" in log, name
+        assert f"{metrics['mIoU']:>8.2f}{metrics['mBIoU']:>8.2f}" in log, name
+    assert 'distilled student (BPKD)' in log
+    with open(osp.join(work_dir, 'distilled', 'train.log')) as f:
+        train_log = f.read()
+    assert 'distill.loss_edge' in train_log
+    assert 'distill.loss_body' in train_log
     assert osp.getsize(osp.join(work_dir, 'curves.png')) > 10_000
     # a second run reuses every step
     log = run_tool('tools/demo.py', '--work-dir', work_dir, '--cfg-options',
                    'train_cfg.max_iters=4')
     assert log.count('reusing') == 3
+
+
+def test_benchmark_demo_aggregates_seeds(tmp_path, monkeypatch, capsys):
+    """Mean and std over seeds per model and metric; one shared teacher."""
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+    import benchmark_demo
+    demo = benchmark_demo.demo
+    trained = []
+
+    def fake_train(config, work_dir, seed, options):
+        trained.append((osp.basename(work_dir), seed, tuple(options)))
+        return osp.join(work_dir, 'iter_2000.pth')
+
+    def fake_test(config, ckpt, work_dir, options):
+        name, seed = osp.basename(work_dir), int(work_dir.split('seed')[-1]
+                                                  .split(os.sep)[0])
+        base = dict(teacher=70, student=10, bpkd=60, cwd=50)[name]
+        return dict(mIoU=base + seed, mBIoU=base / 2 + seed)
+
+    monkeypatch.setattr(demo, 'train', fake_train)
+    monkeypatch.setattr(demo, 'test', fake_test)
+    benchmark_demo.main(['--seeds', '0', '2', '--work-dir', str(tmp_path),
+                         '--distill-configs', 'bpkd=a.py', 'cwd=b.py'])
+    assert [t[:2] for t in trained] == [
+        ('teacher', 0), ('student', 0), ('bpkd', 0), ('cwd', 0),
+        ('student', 2), ('bpkd', 2), ('cwd', 2)]
+    teacher_ckpt = osp.join(str(tmp_path), 'seed0', 'teacher',
+                            'iter_2000.pth')
+    assert trained[-1][2] == (f'model.teacher_ckpt={teacher_ckpt}', )
+    with open(tmp_path / 'benchmark.json') as f:
+        result = json.load(f)
+    bpkd = result['metrics']['bpkd']
+    assert bpkd['mIoU']['per_seed'] == [60, 62]
+    assert bpkd['mIoU']['mean'] == 61 and bpkd['mBIoU']['mean'] == 31
+    assert bpkd['mIoU']['std'] == pytest.approx(2**0.5)
+    assert result['metrics']['teacher']['mIoU']['per_seed'] == [70]
+    out = capsys.readouterr().out
+    assert '| bpkd | 60.00 | 62.00 | 30.00 | 32.00 | 61.00 +- 1.41 |' in out
+    with pytest.raises(ValueError, match='NAME=CONFIG'):
+        benchmark_demo.main(['--distill-configs', 'student=x.py'])
