@@ -54,6 +54,7 @@ def test_bpkd_config_trains_on_standin(name, tmp_path):
     shrink_pipeline(dataset.pipeline, crop)
     cfg.merge_from_dict({
         'model.student.pretrained': None,
+        'data_preprocessor.size': crop,
         'model.student.data_preprocessor.size': crop,
         'model.teacher.data_preprocessor.size': crop,
         'train_dataloader.batch_size': 2,

@@ -16,6 +16,10 @@ from .teacher_cache import TeacherCache, teacher_fingerprint
 from .teacher import load_teacher_checkpoint, resolve_model_cfg
 
 
+def _without_scope(cfg: dict) -> dict:
+    return {k: v for k, v in dict(cfg).items() if k != '_scope_'}
+
+
 @MODELS.register_module()
 class DistillModel(BaseModel):
     """Train a student with a frozen teacher's features as extra targets.
@@ -92,7 +96,8 @@ class DistillModel(BaseModel):
             # the Runner passes a config's top-level data_preprocessor here
             own = student_cfg.setdefault('data_preprocessor',
                                          data_preprocessor)
-            if own != data_preprocessor:
+            # configs inherited through `mmseg::` bases carry `_scope_`
+            if _without_scope(own) != _without_scope(data_preprocessor):
                 raise ValueError(
                     'DistillModel got a data_preprocessor that differs from '
                     "the student's; the student and the teacher use the "

@@ -352,6 +352,12 @@ def test_top_level_data_preprocessor(tmp_path):
     cfg['data_preprocessor'] = dict(type='BaseDataPreprocessor')
     model = MODELS.build(cfg)
     assert isinstance(model.student.data_preprocessor, BaseDataPreprocessor)
+    # the same preprocessor inherited through an `mmseg::` base carries a
+    # `_scope_` key: still the same
+    cfg['student']['data_preprocessor'] = dict(type='BaseDataPreprocessor')
+    cfg['data_preprocessor'] = dict(
+        type='BaseDataPreprocessor', _scope_='mmengine')
+    MODELS.build(cfg)
     cfg['student']['data_preprocessor'] = dict(
         type='ImgDataPreprocessor', mean=[0.] * 3, std=[1.] * 3)
     with pytest.raises(ValueError, match='differs from the student'):
