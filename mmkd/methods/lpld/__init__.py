@@ -3,8 +3,9 @@
 label distillation (Yoon et al., ECCV 2024)."""
 from .lpld_loss import LPLDLoss, lpld_kl
 from .mining import feature_weight, mine_low_confidence, refine_proposals
+from .transforms import LPLDStrongAugment
 
 __all__ = [
-    'LPLDLoss', 'feature_weight', 'lpld_kl', 'mine_low_confidence',
+    'LPLDLoss', 'LPLDStrongAugment', 'feature_weight', 'lpld_kl', 'mine_low_confidence',
     'refine_proposals'
 ]
