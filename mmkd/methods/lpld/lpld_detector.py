@@ -1,0 +1,204 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""LPLD's source-free mean-teacher training of an mmdet two-stage
+detector."""
+import copy
+from typing import Dict, List, Optional
+
+import torch
+from mmdet.structures.bbox import bbox2roi
+from mmengine.model import BaseModel
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from mmkd.models.distillers.taps import FeatureTaps
+from mmkd.models.distillers.teacher import (build_model,
+                                            load_teacher_checkpoint,
+                                            resolve_model_cfg)
+from mmkd.registry import MODELS
+from .mining import feature_weight, mine_low_confidence, refine_proposals
+
+TEACHER_VIEW, STUDENT_VIEW = 'unsup_teacher', 'unsup_student'
+
+
+@MODELS.register_module()
+class LPLDDetector(BaseModel):
+    """Source-free domain adaptation of a two-stage detector with LPLD.
+
+    Student and teacher start from the same source-trained detector. Each
+    step (Yoon et al., ECCV 2024):
+
+    1. the teacher (eval mode, no gradients) runs on the weak view: its RPN
+       gives ``num_teacher_proposals`` proposals, its RoI head detections;
+       those scoring ``> hpl_score_thr`` are the high-confidence pseudo
+       labels (HPL);
+    2. the student trains its RPN and RoI losses on the strong view with the
+       HPL as ground truth;
+    3. low-confidence pseudo labels (LPL) are mined among the teacher's
+       proposals (:func:`refine_proposals`, :func:`mine_low_confidence`);
+       on them the student's RoI logits (strong view) are pulled towards
+       the teacher's (weak view) by :class:`LPLDLoss`, weighted by
+       ``1 - cos`` of the two RoI features (:func:`feature_weight`).
+
+    The teacher is updated by ``mmkd.MeanTeacherHook`` (LPLD: ``keep_rate=
+    0.75, by_epoch=True``). Batches come from mmdet's ``MultiBranch``
+    with the branches ``'unsup_teacher'`` (weak) and ``'unsup_student'``
+    (strong, :class:`LPLDStrongAugment`) after a shared geometric pipeline.
+    The target set's own labels are never used for training.
+
+    Args:
+        detector (dict): The mmdet two-stage detector config (or
+            ``dict(cfg_path='mmdet::...')``), e.g. Faster R-CNN C4 or FPN.
+        source_ckpt (str): The source-trained detector checkpoint, loaded
+            strictly into student and teacher.
+        hpl_score_thr (float): Defaults to 0.7.
+        num_teacher_proposals (int): Teacher RPN proposals after NMS per
+            image. Defaults to 300.
+        mining (dict): ``iou_thr``, ``fg_score_thr``, ``bg_score_thr`` of
+            :func:`mine_low_confidence`. Defaults to 0.4, 0.9, 0.99.
+        loss_lpld (dict): Defaults to ``dict(type='mmkd.LPLDLoss')``.
+        data_preprocessor (dict, optional): mmdet's
+            ``MultiBranchDataPreprocessor``; by default one wrapping the
+            detector's own data preprocessor.
+    """
+
+    def __init__(self,
+                 detector: dict,
+                 source_ckpt: str,
+                 hpl_score_thr: float = 0.7,
+                 num_teacher_proposals: int = 300,
+                 mining: Optional[dict] = None,
+                 loss_lpld: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        detector_cfg = resolve_model_cfg(detector, 'detector')
+        if data_preprocessor is None:
+            inner = copy.deepcopy(detector_cfg.get('data_preprocessor'))
+            if inner is None:
+                raise KeyError('the detector config has no '
+                               'data_preprocessor; give LPLDDetector one')
+            if '_scope_' in detector_cfg and '.' not in str(inner['type']):
+                inner['_scope_'] = detector_cfg['_scope_']
+            data_preprocessor = dict(
+                type='mmdet.MultiBranchDataPreprocessor',
+                data_preprocessor=inner)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.student = build_model(detector_cfg, 'detector')
+        for attr in ('rpn_head', 'roi_head'):
+            if not hasattr(self.student, attr):
+                raise TypeError(
+                    'LPLDDetector needs a two-stage detector with rpn_head '
+                    f'and roi_head; {type(self.student).__name__} has no '
+                    f'{attr}')
+        load_teacher_checkpoint(self.student, source_ckpt)
+        self.source_ckpt = source_ckpt
+        self.teacher = copy.deepcopy(self.student)
+        self.teacher.requires_grad_(False)
+        self.teacher.eval()
+        self.teacher.rpn_head.test_cfg.max_per_img = num_teacher_proposals
+        self.hpl_score_thr = hpl_score_thr
+        self.mining = dict(iou_thr=0.4, fg_score_thr=0.9, bg_score_thr=0.99)
+        self.mining.update(mining or {})
+        self.loss_lpld = MODELS.build(loss_lpld or dict(type='LPLDLoss'))
+        self._feat_taps = FeatureTaps(
+            self.student,
+            dict(feats='neck' if self.student.with_neck else 'backbone'))
+        self._feat_taps.enabled = False
+        self.teacher_synced = False
+
+    def train(self, mode: bool = True) -> 'LPLDDetector':
+        super().train(mode)
+        self.teacher.eval()  # always in inference mode (test-time RPN)
+        return self
+
+    def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        # evaluation and export use the student
+        return self.student(inputs, data_samples, mode=mode)
+
+    @torch.no_grad()
+    def teacher_outputs(self, inputs: Tensor, data_samples: list) -> dict:
+        """Teacher proposals, detections, RoI logits and features on the
+        weak view (proposal boxes in the resized-image frame)."""
+        feats = self.teacher.extract_feat(inputs)
+        proposals = self.teacher.rpn_head.predict(
+            feats, data_samples, rescale=False)
+        detections = self.teacher.roi_head.predict(
+            feats, proposals, data_samples, rescale=False)
+        rois = bbox2roi([p.bboxes for p in proposals])
+        roi_out = self.teacher.roi_head._bbox_forward(feats, rois)
+        return dict(
+            feats=feats,
+            proposals=proposals,
+            detections=detections,
+            rois=rois,
+            cls_score=roi_out['cls_score'],
+            bbox_pred=roi_out['bbox_pred'],
+            roi_feats=roi_out['bbox_feats'])
+
+    def pseudo_labelled(self, data_samples: list,
+                        detections: List[InstanceData]) -> list:
+        """Copies of the student's data samples whose ground truth is the
+        teacher's confident detections (the real labels are dropped)."""
+        labelled = []
+        for sample, det in zip(data_samples, detections):
+            sample = copy.copy(sample)
+            keep = det.scores > self.hpl_score_thr
+            sample.gt_instances = InstanceData(
+                bboxes=det.bboxes[keep], labels=det.labels[keep])
+            if 'ignored_instances' in sample:
+                del sample.ignored_instances
+            labelled.append(sample)
+        return labelled
+
+    def mine(self, teacher: dict, hpl_samples: list) -> Tensor:
+        """Bool mask over the teacher's proposals (all images) of the
+        low-confidence pseudo labels."""
+        decode = self.teacher.roi_head.bbox_head.bbox_coder.decode
+        refined = refine_proposals(teacher['rois'][:, 1:],
+                                   teacher['cls_score'],
+                                   teacher['bbox_pred'], decode)
+        keep = torch.zeros(len(refined), dtype=torch.bool,
+                           device=refined.device)
+        for i, sample in enumerate(hpl_samples):
+            in_image = teacher['rois'][:, 0] == i
+            keep[in_image] = mine_low_confidence(
+                refined[in_image], teacher['cls_score'][in_image],
+                sample.gt_instances.bboxes, **self.mining)
+        return keep
+
+    def loss(self, multi_inputs: Dict[str, Tensor],
+             multi_data_samples: Dict[str, list]) -> Dict[str, Tensor]:
+        """Student RPN/RoI losses on HPL plus ``loss_lpld``."""
+        for view in (TEACHER_VIEW, STUDENT_VIEW):
+            if view not in multi_inputs:
+                raise KeyError(
+                    f'LPLDDetector needs the {view!r} view in each batch '
+                    "(mmdet's MultiBranch with branch_field=['unsup_teacher',"
+                    f" 'unsup_student']); got {sorted(multi_inputs)}")
+        teacher = self.teacher_outputs(multi_inputs[TEACHER_VIEW],
+                                       multi_data_samples[TEACHER_VIEW])
+        hpl_samples = self.pseudo_labelled(
+            multi_data_samples[STUDENT_VIEW], teacher['detections'])
+        self._feat_taps.enabled = True
+        try:
+            losses = self.student.loss(multi_inputs[STUDENT_VIEW],
+                                       hpl_samples)
+        finally:
+            self._feat_taps.enabled = False
+        student_feats = self._feat_taps.pop()['feats']
+        keep = self.mine(teacher, hpl_samples)
+        rois = teacher['rois'][keep]
+        student_roi = self.student.roi_head._bbox_forward(student_feats, rois)
+        weight = feature_weight(student_roi['bbox_feats'],
+                                teacher['roi_feats'][keep])
+        losses['loss_lpld'] = self.loss_lpld(student_roi['cls_score'],
+                                             teacher['cls_score'][keep],
+                                             weight)
+        losses['num_lpl'] = keep.new_tensor(float(keep.sum()),
+                                            dtype=torch.float)
+        losses['num_hpl'] = keep.new_tensor(
+            float(sum(len(s.gt_instances) for s in hpl_samples)),
+            dtype=torch.float)
+        return losses

@@ -1,0 +1,131 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""LPLDDetector on tiny random Faster R-CNNs (FPN and C4): the step's
+losses, mining, gradients and the no-pseudo-label case."""
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+from mmkd.registry import MODELS
+from mmkd_testing import save_random_teacher
+
+FPN = dict(
+    cfg_path='mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+    backbone=dict(depth=18, init_cfg=None),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=32),
+    rpn_head=dict(in_channels=32, feat_channels=32),
+    roi_head=dict(
+        bbox_roi_extractor=dict(out_channels=32),
+        bbox_head=dict(in_channels=32, fc_out_channels=64, num_classes=3)))
+C4 = dict(
+    cfg_path='mmdet::faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py',
+    backbone=dict(depth=18, init_cfg=None),
+    rpn_head=dict(in_channels=256, feat_channels=64),
+    roi_head=dict(
+        shared_head=dict(depth=18, init_cfg=None),
+        bbox_roi_extractor=dict(out_channels=256),
+        bbox_head=dict(in_channels=512, num_classes=3)))
+# random weights score every class about equally: accept every detection
+# as a pseudo label and every proposal as an LPL, to exercise the step
+OPEN = dict(hpl_score_thr=0.0,
+            mining=dict(iou_thr=1.0, fg_score_thr=0.0, bg_score_thr=1.0))
+
+
+def build(tmp_path, detector, **kwargs):
+    ckpt = save_random_teacher(detector, str(tmp_path / 'source.pth'),
+                               'mmdet')
+    init_default_scope('mmkd')
+    return MODELS.build(
+        dict(type='LPLDDetector', detector=detector, source_ckpt=ckpt,
+             num_teacher_proposals=20, **kwargs))
+
+
+def batch(strong_noise=0.0, n=2, size=64):
+    g = torch.Generator().manual_seed(0)
+    weak = [torch.randint(0, 256, (3, size, size), generator=g).float()
+            for _ in range(n)]
+    strong = [w + strong_noise * torch.randn(w.shape, generator=g)
+              for w in weak]
+    samples = []
+    for _ in range(n):
+        sample = DetDataSample(metainfo=dict(
+            img_shape=(size, size), ori_shape=(size, size),
+            scale_factor=(1., 1.), batch_input_shape=(size, size)))
+        # the target set's real labels, which must not be trained on
+        sample.gt_instances = InstanceData(
+            bboxes=torch.tensor([[0., 0., 63., 63.]]),
+            labels=torch.tensor([2]))
+        samples.append(sample)
+    return dict(inputs=dict(unsup_teacher=weak, unsup_student=strong),
+                data_samples=dict(unsup_teacher=samples,
+                                  unsup_student=[s.clone() for s in samples]))
+
+
+@pytest.mark.parametrize('detector', [FPN, C4], ids=['fpn', 'c4'])
+def test_step_losses_and_gradients(tmp_path, detector):
+    model = build(tmp_path, detector, **OPEN)
+    model.train()
+    data = model.data_preprocessor(batch(strong_noise=30.0), True)
+    losses = model(**data, mode='loss')
+    assert {'loss_rpn_cls', 'loss_cls', 'loss_lpld'} <= set(losses)
+    assert losses['num_lpl'] > 0 and losses['num_hpl'] > 0
+    # different views: the student's RoI features differ from the teacher's
+    assert losses['loss_lpld'] > 0
+    total = sum(v for k, v in losses.items() if 'loss' in k
+                and isinstance(v, torch.Tensor))
+    total.backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    cls_head = model.student.roi_head.bbox_head.fc_cls
+    assert cls_head.weight.grad.abs().sum() > 0
+    assert not model.teacher.training  # test-time RPN for the teacher
+
+
+def test_identical_views_give_zero_lpld(tmp_path):
+    model = build(tmp_path, FPN, **OPEN)
+    model.train()
+    for module in model.student.modules():  # BN in eval: same features
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    data = model.data_preprocessor(batch(strong_noise=0.0), True)
+    losses = model(**data, mode='loss')
+    assert losses['num_lpl'] > 0
+    assert losses['loss_lpld'].abs() < 1e-6
+
+
+def test_pseudo_labels_replace_the_target_labels(tmp_path):
+    model = build(tmp_path, FPN, hpl_score_thr=0.2)
+    data = model.data_preprocessor(batch(), True)
+    teacher = model.teacher_outputs(data['inputs']['unsup_teacher'],
+                                    data['data_samples']['unsup_teacher'])
+    labelled = model.pseudo_labelled(data['data_samples']['unsup_student'],
+                                     teacher['detections'])
+    for sample, det in zip(labelled, teacher['detections']):
+        keep = det.scores > 0.2
+        torch.testing.assert_close(sample.gt_instances.bboxes,
+                                   det.bboxes[keep])
+    # the teacher's RPN gives at most num_teacher_proposals per image
+    assert all(len(p) <= 20 for p in teacher['proposals'])
+
+
+def test_no_pseudo_labels_no_lpld_term(tmp_path):
+    model = build(tmp_path, FPN, hpl_score_thr=0.999)
+    model.train()
+    data = model.data_preprocessor(batch(strong_noise=30.0), True)
+    losses = model(**data, mode='loss')
+    assert losses['num_hpl'] == 0 and losses['num_lpl'] == 0
+    assert losses['loss_lpld'] == 0
+    assert torch.isfinite(losses['loss_cls'])
+
+
+def test_bad_inputs(tmp_path):
+    model = build(tmp_path, FPN)
+    data = model.data_preprocessor(batch(), True)
+    data['inputs'].pop('unsup_teacher')
+    with pytest.raises(KeyError, match="needs the 'unsup_teacher' view"):
+        model(**data, mode='loss')
+    retina = dict(cfg_path='mmdet::retinanet/retinanet_r50_fpn_1x_coco.py',
+                  backbone=dict(depth=18, init_cfg=None),
+                  neck=dict(in_channels=[64, 128, 256, 512]))
+    with pytest.raises(TypeError, match='two-stage detector'):
+        build(tmp_path, retina)
