@@ -33,6 +33,7 @@ OPEN = dict(hpl_score_thr=0.0,
 
 
 def build(tmp_path, detector, **kwargs):
+    kwargs.setdefault('allow_target_labels', True)
     ckpt = save_random_teacher(detector, str(tmp_path / 'source.pth'),
                                'mmdet')
     init_default_scope('mmkd')
@@ -129,3 +130,25 @@ def test_bad_inputs(tmp_path):
                   neck=dict(in_channels=[64, 128, 256, 512]))
     with pytest.raises(TypeError, match='two-stage detector'):
         build(tmp_path, retina)
+
+
+def test_target_labels_refused_unless_allowed(tmp_path):
+    model = build(tmp_path, FPN, allow_target_labels=False)
+    data = model.data_preprocessor(batch(), True)
+    with pytest.raises(ValueError, match='must not train on target labels'):
+        model(**data, mode='loss')
+    for sample in data['data_samples']['unsup_student']:
+        del sample.gt_instances  # a pipeline without LoadAnnotations
+    model(**data, mode='loss')
+
+
+def test_source_checkpoint_of_other_classes(tmp_path):
+    import copy
+    ckpt = save_random_teacher(FPN, str(tmp_path / 'source.pth'), 'mmdet')
+    five = copy.deepcopy(FPN)
+    five['roi_head']['bbox_head']['num_classes'] = 5
+    init_default_scope('mmkd')
+    with pytest.raises(ValueError, match='has 3 classes .* the detector '
+                       'config 5'):
+        MODELS.build(dict(type='LPLDDetector', detector=five,
+                          source_ckpt=ckpt))

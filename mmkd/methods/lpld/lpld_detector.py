@@ -2,6 +2,7 @@
 """LPLD's source-free mean-teacher training of an mmdet two-stage
 detector."""
 import copy
+import os.path as osp
 from typing import Dict, List, Optional
 
 import torch
@@ -18,6 +19,28 @@ from mmkd.registry import MODELS
 from .mining import feature_weight, mine_low_confidence, refine_proposals
 
 TEACHER_VIEW, STUDENT_VIEW = 'unsup_teacher', 'unsup_student'
+
+
+def _check_source_classes(detector, source_ckpt: str) -> None:
+    """Name the class counts when the source checkpoint was trained on
+    other classes than the detector config has."""
+    if not osp.isfile(source_ckpt):
+        return  # a URL: the strict load reports mismatches
+    state = torch.load(source_ckpt, map_location='cpu')
+    state = state.get('state_dict', state)
+    key = next((k for k in state if k.endswith('bbox_head.fc_cls.weight')),
+               None)
+    if key is None:
+        return
+    num_classes = detector.roi_head.bbox_head.num_classes
+    # fc_cls has K + 1 rows (background last) in mmdet's BBoxHead
+    source_classes = state[key].shape[0] - 1
+    if source_classes != num_classes:
+        raise ValueError(
+            f'source_ckpt {source_ckpt!r} has {source_classes} classes '
+            f'({key}: {tuple(state[key].shape)}), the detector config '
+            f'{num_classes}: adapt with the source model\'s classes (set '
+            'roi_head.bbox_head.num_classes and the dataset classes)')
 
 
 @MODELS.register_module()
@@ -56,6 +79,11 @@ class LPLDDetector(BaseModel):
         mining (dict): ``iou_thr``, ``fg_score_thr``, ``bg_score_thr`` of
             :func:`mine_low_confidence`. Defaults to 0.4, 0.9, 0.99.
         loss_lpld (dict): Defaults to ``dict(type='mmkd.LPLDLoss')``.
+        allow_target_labels (bool): Batches whose student view carries
+            ground-truth boxes are refused, since source-free adaptation
+            must not see target labels (a pipeline with ``LoadAnnotations``
+            on the target set is a likely mistake); True accepts them, and
+            they are still replaced by pseudo labels. Defaults to False.
         data_preprocessor (dict, optional): mmdet's
             ``MultiBranchDataPreprocessor``; by default one wrapping the
             detector's own data preprocessor.
@@ -68,6 +96,7 @@ class LPLDDetector(BaseModel):
                  num_teacher_proposals: int = 300,
                  mining: Optional[dict] = None,
                  loss_lpld: Optional[dict] = None,
+                 allow_target_labels: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         detector_cfg = resolve_model_cfg(detector, 'detector')
@@ -90,6 +119,7 @@ class LPLDDetector(BaseModel):
                     'LPLDDetector needs a two-stage detector with rpn_head '
                     f'and roi_head; {type(self.student).__name__} has no '
                     f'{attr}')
+        _check_source_classes(self.student, source_ckpt)
         load_teacher_checkpoint(self.student, source_ckpt)
         self.source_ckpt = source_ckpt
         self.teacher = copy.deepcopy(self.student)
@@ -97,6 +127,7 @@ class LPLDDetector(BaseModel):
         self.teacher.eval()
         self.teacher.rpn_head.test_cfg.max_per_img = num_teacher_proposals
         self.hpl_score_thr = hpl_score_thr
+        self.allow_target_labels = allow_target_labels
         self.mining = dict(iou_thr=0.4, fg_score_thr=0.9, bg_score_thr=0.99)
         self.mining.update(mining or {})
         self.loss_lpld = MODELS.build(loss_lpld or dict(type='LPLDLoss'))
@@ -177,6 +208,16 @@ class LPLDDetector(BaseModel):
                     f'LPLDDetector needs the {view!r} view in each batch '
                     "(mmdet's MultiBranch with branch_field=['unsup_teacher',"
                     f" 'unsup_student']); got {sorted(multi_inputs)}")
+        if not self.allow_target_labels and any(
+                len(s.get('gt_instances', ())) > 0
+                for s in multi_data_samples[STUDENT_VIEW]):
+            raise ValueError(
+                'the target training batch carries ground-truth boxes: '
+                'source-free adaptation must not train on target labels. '
+                'Remove LoadAnnotations from the target training pipeline '
+                '(and filter_empty_gt from its filter_cfg), or set '
+                'allow_target_labels=True (they are replaced by pseudo '
+                'labels either way)')
         teacher = self.teacher_outputs(multi_inputs[TEACHER_VIEW],
                                        multi_data_samples[TEACHER_VIEW])
         hpl_samples = self.pseudo_labelled(
