@@ -152,3 +152,60 @@ def test_source_checkpoint_of_other_classes(tmp_path):
                        'config 5'):
         MODELS.build(dict(type='LPLDDetector', detector=five,
                           source_ckpt=ckpt))
+
+
+def test_runner_epoch_with_mean_teacher_hook(tmp_path):
+    """One epoch through Runner.from_cfg on unlabelled DigitScenes canvases:
+    weak/strong views from MultiBranch, then the teacher is the per-epoch
+    EMA (keep rate 0.75) of the source weights and the trained student."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmkd.datasets import make_digit_scenes
+    data_root = make_digit_scenes(str(tmp_path / 'data'), num_train=4,
+                                  num_val=2, img_size=64)
+    ckpt = save_random_teacher(FPN, str(tmp_path / 'source.pth'), 'mmdet')
+    pack = dict(type='mmdet.PackDetInputs',
+                meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                           'scale_factor'))
+    cfg = Config(dict(
+        default_scope='mmkd',
+        model=dict(type='LPLDDetector', detector=FPN, source_ckpt=ckpt,
+                   num_teacher_proposals=20, **OPEN),
+        train_dataloader=dict(
+            batch_size=2, num_workers=0,
+            sampler=dict(type='DefaultSampler', shuffle=False),
+            dataset=dict(
+                type='DigitScenesDetDataset', data_root=data_root,
+                ann_file='annotations/instances_train.json',
+                data_prefix=dict(img='img_dir/train/'),
+                metainfo=dict(classes=('0', '1', '2')),
+                pipeline=[
+                    dict(type='mmdet.LoadImageFromFile'),
+                    dict(type='mmdet.Resize', scale=(64, 64),
+                         keep_ratio=True),
+                    dict(type='mmdet.MultiBranch',
+                         branch_field=['unsup_teacher', 'unsup_student'],
+                         unsup_teacher=[pack],
+                         unsup_student=[dict(type='LPLDStrongAugment'),
+                                        pack]),
+                ])),
+        train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=1),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01,
+                                          momentum=0.9)),
+        custom_hooks=[dict(type='MeanTeacherHook', keep_rate=0.75,
+                           by_epoch=True)],
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
+        work_dir=str(tmp_path / 'work'),
+        log_level='WARNING'))
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    name = 'roi_head.bbox_head.fc_cls.weight'
+    source = dict(model.teacher.named_parameters())[name].clone()
+    runner.train()
+    assert runner.iter == 2
+    student = dict(model.student.named_parameters())[name]
+    teacher = dict(model.teacher.named_parameters())[name]
+    assert not torch.equal(student, source)  # the student trained
+    torch.testing.assert_close(teacher, 0.75 * source + 0.25 * student)
+    assert runner.message_hub.get_scalar('train/loss_lpld').current() >= 0

@@ -137,6 +137,10 @@ class LPLDDetector(BaseModel):
         self._feat_taps.enabled = False
         self.teacher_synced = False
 
+    def init_weights(self) -> None:
+        """Nothing to initialise: student and teacher are the source
+        detector (the Runner's call would otherwise re-draw them)."""
+
     def train(self, mode: bool = True) -> 'LPLDDetector':
         super().train(mode)
         self.teacher.eval()  # always in inference mode (test-time RPN)
