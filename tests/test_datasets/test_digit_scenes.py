@@ -214,3 +214,61 @@ def test_registry_builds_and_generates(tmp_path):
         os.remove(osp.join(data_root, 'img_dir/train', name))
     with pytest.raises(FileNotFoundError, match=re.escape(data_root)):
         DigitScenesDataset(data_root=data_root)
+
+
+def test_shifted_domain_is_a_harder_rendition(tmp_path):
+    """The target domain: other scenes, lower contrast, other colour
+    statistics; labels as reliable as the clean domain's."""
+    import json
+
+    import cv2
+    import numpy as np
+    clean = make_digit_scenes(str(tmp_path / 'clean'), num_train=16,
+                              num_val=2, img_size=64)
+    shifted = make_digit_scenes(str(tmp_path / 'shifted'), num_train=16,
+                                num_val=2, img_size=64, domain='shifted')
+    with open(f'{shifted}/meta.json') as f:
+        assert json.load(f)['domain'] == 'shifted'
+
+    def stats(root):
+        lumas = [cv2.imread(f'{root}/img_dir/train/{i:05d}.png', 0).astype(
+            float) for i in range(16)]
+        segs = [cv2.imread(f'{root}/ann_dir/train/{i:05d}.png', 0)
+                for i in range(16)]
+        # luma contrast between digit and background pixels, per canvas
+        gaps = [abs(luma[seg > 0].mean() - luma[seg == 0].mean())
+                for luma, seg in zip(lumas, segs) if (seg > 0).any()]
+        return np.mean(gaps), np.mean([luma.std() for luma in lumas]), segs
+
+    clean_gap, clean_std, clean_segs = stats(clean)
+    shifted_gap, shifted_std, shifted_segs = stats(shifted)
+    # fog and colour cast cost contrast (30 canvases measured: 0.70x and
+    # 0.57x)
+    assert shifted_gap < 0.8 * clean_gap
+    assert shifted_std < 0.75 * clean_std
+    # other scenes for the same seed, with digits in them
+    assert any((a != b).any() for a, b in zip(clean_segs, shifted_segs))
+    assert all((s > 0).any() for s in shifted_segs)
+    # deterministic
+    again = make_digit_scenes(str(tmp_path / 'again'), num_train=8,
+                              num_val=2, img_size=64, domain='shifted')
+    a = cv2.imread(f'{again}/img_dir/train/00003.png')
+    b = cv2.imread(f'{shifted}/img_dir/train/00003.png')
+    assert (a == b).all()
+    with pytest.raises(ValueError, match='domain must be one of'):
+        make_digit_scenes(str(tmp_path / 'x'), domain='foggy')
+
+
+def test_sets_stamped_before_domains_are_clean(tmp_path):
+    import json
+    root = make_digit_scenes(str(tmp_path / 'd'), num_train=2, num_val=1,
+                             img_size=32)
+    meta_path = f'{root}/meta.json'
+    with open(meta_path) as f:
+        meta = json.load(f)
+    del meta['domain']  # as written by earlier versions
+    with open(meta_path, 'w') as f:
+        json.dump(meta, f)
+    mtime = os.path.getmtime(meta_path)
+    make_digit_scenes(root, num_train=2, num_val=1, img_size=32)
+    assert os.path.getmtime(meta_path) == mtime  # not regenerated

@@ -24,6 +24,11 @@ def parse_args():
     parser.add_argument('--num-val', type=int, default=200)
     parser.add_argument('--img-size', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--domain',
+        default='clean',
+        choices=['clean', 'shifted'],
+        help='shifted: the domain-adaptation target domain')
     return parser.parse_args()
 
 
@@ -34,7 +39,8 @@ def main():
         num_train=args.num_train,
         num_val=args.num_val,
         img_size=args.img_size,
-        seed=args.seed)
+        seed=args.seed,
+        domain=args.domain)
     with open(osp.join(root, 'meta.json')) as f:
         meta = json.load(f)
     for split in ('train', 'val'):
@@ -45,6 +51,7 @@ def main():
               f'{osp.join(root, "annotations", f"instances_{split}.json")}')
     print(f'stamp: {osp.join(root, "meta.json")} '
           f'(img_size={meta["img_size"]}, seed={meta["seed"]}, '
+          f'domain={meta.get("domain", "clean")}, '
           f'version={meta["version"]})')
 
 

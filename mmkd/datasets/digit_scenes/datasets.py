@@ -91,7 +91,7 @@ class DigitScenesDataset(_NonEmptyMixin, BaseSegDataset):
         reduce_zero_label (bool): Defaults to False.
         auto_generate (bool): Generate the data into a missing or empty
             ``data_root``. Defaults to True.
-        generate_cfg (dict, optional): ``num_train``, ``num_val``,
+        generate_cfg (dict, optional): ``num_train``, ``num_val``, ``domain``,
             ``img_size``, ``seed`` of :func:`make_digit_scenes`.
             Defaults to None (its defaults).
         **kwargs: Passed to :class:`mmseg.datasets.BaseSegDataset`.

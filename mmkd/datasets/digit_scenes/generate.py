@@ -29,6 +29,9 @@ DIGIT_SCENES_PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75],
                         [145, 30, 180], [70, 240, 240], [240, 50, 230],
                         [210, 245, 60], [250, 190, 212]]
 SPLITS = ('train', 'val')
+#: ``'clean'``: the scenes above; ``'shifted'``: a target domain for domain
+#: adaptation (other background textures, colour cast, fog, sensor noise)
+DOMAINS = ('clean', 'shifted')
 
 _POOL_SEED = 0  # fixed, so every generated variant shares the unseen scans
 _VAL_FRACTION = 0.2
@@ -105,6 +108,36 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(img, 0, 1)
 
 
+def _textured_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """The shifted domain's backgrounds: fine woven gratings and blotches in
+    muted colours, unlike the clean domain's smooth gradients."""
+    yy, xx = _grid(size)
+    base = rng.uniform(0.25, 0.6, 3).astype(np.float32)
+    img = np.broadcast_to(base, (size, size, 3)).copy()
+    for _ in range(int(rng.integers(2, 4))):
+        phi = rng.uniform(0, np.pi)
+        cycles = rng.uniform(10, 24)  # finer than the clean stripes
+        wave = np.sin(2 * np.pi * cycles *
+                      (xx * np.cos(phi) + yy * np.sin(phi)))
+        img += rng.uniform(0.05, 0.12) * wave[..., None] * rng.uniform(
+            -1, 1, 3).astype(np.float32)
+    blotches = rng.normal(0, 1, (8, 8, 1)).astype(np.float32)
+    img += 0.1 * cv2.resize(blotches, (size, size),
+                            interpolation=cv2.INTER_CUBIC)[..., None]
+    return np.clip(img, 0, 1)
+
+
+def _degrade(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Colour cast, fog (contrast loss towards a light grey) and noise."""
+    cast = np.eye(3, dtype=np.float32) + rng.uniform(-0.15, 0.15, (3, 3))
+    img = img @ cast.T.astype(np.float32) + rng.uniform(-0.08, 0.08, 3)
+    keep = rng.uniform(0.45, 0.65)
+    fog = rng.uniform(0.6, 0.85)
+    img = keep * img + (1 - keep) * fog
+    img = img + rng.normal(0, rng.uniform(0.03, 0.06), img.shape)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
 def _contrasting_colour(rng: np.random.Generator,
                         local: np.ndarray) -> np.ndarray:
     cands = rng.uniform(0, 1, (8, 3)).astype(np.float32)
@@ -136,22 +169,31 @@ def _place(rng: np.random.Generator, size: int, boxes: List[tuple]):
     return None
 
 
-def render_canvas(rng: np.random.Generator, size: int,
-                  pool: np.ndarray) -> Tuple[np.ndarray, np.ndarray, list]:
+def render_canvas(rng: np.random.Generator,
+                  size: int,
+                  pool: np.ndarray,
+                  domain: str = 'clean') -> Tuple[np.ndarray, np.ndarray,
+                                                  list]:
     """Render one canvas.
 
     Args:
         rng (np.random.Generator): The only source of randomness.
         size (int): Canvas side in pixels.
         pool (np.ndarray): Scan indices the digits are drawn from.
+        domain (str): One of :data:`DOMAINS`. The shifted domain draws the
+            digits the same way on other backgrounds, then degrades the
+            whole canvas; labels are unaffected.
 
     Returns:
         tuple: uint8 RGB image (size, size, 3), uint8 label map (size, size)
         and a list of instances ``dict(label, scan_id, mask)`` whose bool
         masks are disjoint and match the label map.
     """
+    if domain not in DOMAINS:
+        raise ValueError(f'domain must be one of {DOMAINS}, got {domain!r}')
     scans, targets = load_digit_scans()
-    img = _background(rng, size)
+    img = (_background(rng, size)
+           if domain == 'clean' else _textured_background(rng, size))
     inst = np.zeros((size, size), np.int32)  # 0 = none, i + 1 = digit i
     boxes, scan_ids = [], []
     for _ in range(int(rng.integers(_NUM_DIGITS[0], _NUM_DIGITS[1] + 1))):
@@ -184,6 +226,8 @@ def render_canvas(rng: np.random.Generator, size: int,
         lut[i + 1] = targets[scan_id] + 1
         instances.append(
             dict(label=int(targets[scan_id]), scan_id=scan_id, mask=mask))
+    if domain == 'shifted':
+        img = _degrade(rng, img)
     img_u8 = np.round(img * 255).astype(np.uint8)
     return img_u8, lut[inst], instances
 
@@ -214,8 +258,13 @@ def _clear_split(root: str, split: str) -> None:
                     os.remove(osp.join(d, name))
 
 
-def _write_split(root: str, split: str, num: int, img_size: int, seed: int,
-                 pool: np.ndarray) -> int:
+def _write_split(root: str,
+                 split: str,
+                 num: int,
+                 img_size: int,
+                 seed: int,
+                 pool: np.ndarray,
+                 domain: str = 'clean') -> int:
     _clear_split(root, split)
     img_dir = osp.join(root, 'img_dir', split)
     ann_dir = osp.join(root, 'ann_dir', split)
@@ -225,8 +274,11 @@ def _write_split(root: str, split: str, num: int, img_size: int, seed: int,
     split_code = SPLITS.index(split)
     for idx in range(num):
         # one stream per canvas: a canvas does not depend on the counts
-        rng = np.random.default_rng([seed, split_code, idx])
-        img, seg, instances = render_canvas(rng, img_size, pool)
+        stream = [seed, split_code, idx]
+        if domain != 'clean':  # other scenes than the clean domain's
+            stream.append(DOMAINS.index(domain))
+        rng = np.random.default_rng(stream)
+        img, seg, instances = render_canvas(rng, img_size, pool, domain)
         name = f'{idx:05d}.png'
         cv2.imwrite(osp.join(img_dir, name), img[..., ::-1])
         cv2.imwrite(osp.join(ann_dir, name), seg)
@@ -256,14 +308,19 @@ def _write_split(root: str, split: str, num: int, img_size: int, seed: int,
     return len(annotations)
 
 
-def _stamp(num_train: int, num_val: int, img_size: int, seed: int) -> dict:
+def _stamp(num_train: int,
+           num_val: int,
+           img_size: int,
+           seed: int,
+           domain: str = 'clean') -> dict:
     return dict(
         dataset='DigitScenes',
         version=VERSION,
         num_train=num_train,
         num_val=num_val,
         img_size=img_size,
-        seed=seed)
+        seed=seed,
+        domain=domain)
 
 
 def read_stamp(root: str):
@@ -273,14 +330,17 @@ def read_stamp(root: str):
         return None
     with open(path) as f:
         meta = json.load(f)
-    return {k: meta.get(k) for k in _stamp(0, 0, 0, 0)}
+    # sets written before domains existed are clean
+    return {k: meta.get(k, 'clean' if k == 'domain' else None)
+            for k in _stamp(0, 0, 0, 0)}
 
 
 def make_digit_scenes(root: str,
                       num_train: int = 800,
                       num_val: int = 200,
                       img_size: int = 128,
-                      seed: int = 0) -> str:
+                      seed: int = 0,
+                      domain: str = 'clean') -> str:
     """Generate DigitScenes into ``root`` unless it is already there.
 
     Idempotent: if ``root/meta.json`` records the same parameters nothing is
@@ -294,6 +354,10 @@ def make_digit_scenes(root: str,
         img_size (int): Canvas side in pixels. Defaults to 128.
         seed (int): Canvas seed; the scan pools do not depend on it.
             Defaults to 0.
+        domain (str): ``'clean'`` or ``'shifted'`` (:data:`DOMAINS`): the
+            target domain of domain-adaptation experiments, with other
+            scenes than the clean domain's for the same seed. Defaults to
+            ``'clean'``.
 
     Returns:
         str: ``root``.
@@ -303,7 +367,9 @@ def make_digit_scenes(root: str,
                                                        32)):
         if not isinstance(value, int) or value < low:
             raise ValueError(f'{name} must be an int >= {low}, got {value!r}')
-    stamp = _stamp(num_train, num_val, img_size, int(seed))
+    if domain not in DOMAINS:
+        raise ValueError(f'domain must be one of {DOMAINS}, got {domain!r}')
+    stamp = _stamp(num_train, num_val, img_size, int(seed), domain)
     if read_stamp(root) == stamp:
         return root
     os.makedirs(root, exist_ok=True)
@@ -315,7 +381,7 @@ def make_digit_scenes(root: str,
     for split, num, pool in zip(SPLITS, (num_train, num_val),
                                 (train_pool, val_pool)):
         num_instances[split] = _write_split(root, split, num, img_size,
-                                            int(seed), pool)
+                                            int(seed), pool, domain)
     meta = dict(
         stamp,
         classes=list(DIGIT_SCENES_CLASSES),
@@ -324,7 +390,7 @@ def make_digit_scenes(root: str,
     with open(meta_path, 'w') as f:
         json.dump(meta, f, indent=2)
     print_log(
-        f'DigitScenes: wrote {num_train} train / {num_val} val canvases '
-        f'({img_size}px, seed {seed}) to {root}',
+        f'DigitScenes: wrote {num_train} train / {num_val} val {domain} '
+        f'canvases ({img_size}px, seed {seed}) to {root}',
         logger='current')
     return root
