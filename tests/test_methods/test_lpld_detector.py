@@ -209,3 +209,12 @@ def test_runner_epoch_with_mean_teacher_hook(tmp_path):
     assert not torch.equal(student, source)  # the student trained
     torch.testing.assert_close(teacher, 0.75 * source + 0.25 * student)
     assert runner.message_hub.get_scalar('train/loss_lpld').current() >= 0
+
+
+def test_hpl_only_mean_teacher_baseline(tmp_path):
+    model = build(tmp_path, FPN, distill_lpl=False, **OPEN)
+    model.train()
+    data = model.data_preprocessor(batch(strong_noise=30.0), True)
+    losses = model(**data, mode='loss')
+    assert 'loss_lpld' not in losses and 'num_lpl' not in losses
+    assert losses['num_hpl'] > 0 and torch.isfinite(losses['loss_cls'])

@@ -79,6 +79,9 @@ class LPLDDetector(BaseModel):
         mining (dict): ``iou_thr``, ``fg_score_thr``, ``bg_score_thr`` of
             :func:`mine_low_confidence`. Defaults to 0.4, 0.9, 0.99.
         loss_lpld (dict): Defaults to ``dict(type='mmkd.LPLDLoss')``.
+        distill_lpl (bool): False trains the student on the HPL alone (the
+            mean-teacher baseline of the paper): no mining, no
+            ``loss_lpld``. Defaults to True.
         allow_target_labels (bool): Batches whose student view carries
             ground-truth boxes are refused, since source-free adaptation
             must not see target labels (a pipeline with ``LoadAnnotations``
@@ -96,6 +99,7 @@ class LPLDDetector(BaseModel):
                  num_teacher_proposals: int = 300,
                  mining: Optional[dict] = None,
                  loss_lpld: Optional[dict] = None,
+                 distill_lpl: bool = True,
                  allow_target_labels: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -128,6 +132,7 @@ class LPLDDetector(BaseModel):
         self.teacher.rpn_head.test_cfg.max_per_img = num_teacher_proposals
         self.hpl_score_thr = hpl_score_thr
         self.allow_target_labels = allow_target_labels
+        self.distill_lpl = distill_lpl
         self.mining = dict(iou_thr=0.4, fg_score_thr=0.9, bg_score_thr=0.99)
         self.mining.update(mining or {})
         self.loss_lpld = MODELS.build(loss_lpld or dict(type='LPLDLoss'))
@@ -233,6 +238,10 @@ class LPLDDetector(BaseModel):
         finally:
             self._feat_taps.enabled = False
         student_feats = self._feat_taps.pop()['feats']
+        losses['num_hpl'] = teacher['rois'].new_tensor(
+            float(sum(len(s.gt_instances) for s in hpl_samples)))
+        if not self.distill_lpl:
+            return losses
         keep = self.mine(teacher, hpl_samples)
         rois = teacher['rois'][keep]
         student_roi = self.student.roi_head._bbox_forward(student_feats, rois)
@@ -241,9 +250,5 @@ class LPLDDetector(BaseModel):
         losses['loss_lpld'] = self.loss_lpld(student_roi['cls_score'],
                                              teacher['cls_score'][keep],
                                              weight)
-        losses['num_lpl'] = keep.new_tensor(float(keep.sum()),
-                                            dtype=torch.float)
-        losses['num_hpl'] = keep.new_tensor(
-            float(sum(len(s.gt_instances) for s in hpl_samples)),
-            dtype=torch.float)
+        losses['num_lpl'] = teacher['rois'].new_tensor(float(keep.sum()))
         return losses
