@@ -218,3 +218,20 @@ def test_hpl_only_mean_teacher_baseline(tmp_path):
     losses = model(**data, mode='loss')
     assert 'loss_lpld' not in losses and 'num_lpl' not in losses
     assert losses['num_hpl'] > 0 and torch.isfinite(losses['loss_cls'])
+
+
+def test_teacher_detections_equal_mmdet_predict(tmp_path):
+    """The teacher's detections come from its one RoI forward and equal
+    what mmdet's roi_head.predict gives."""
+    model = build(tmp_path, FPN)
+    data = model.data_preprocessor(batch(), True)
+    weak, samples = (data['inputs']['unsup_teacher'],
+                     data['data_samples']['unsup_teacher'])
+    out = model.teacher_outputs(weak, samples)
+    with torch.no_grad():
+        feats = model.teacher.extract_feat(weak)
+        ref = model.teacher.roi_head.predict(feats, out['proposals'],
+                                             samples, rescale=False)
+    for a, b in zip(out['detections'], ref):
+        torch.testing.assert_close(a.bboxes, b.bboxes)
+        torch.testing.assert_close(a.scores, b.scores)

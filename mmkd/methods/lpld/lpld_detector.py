@@ -161,13 +161,26 @@ class LPLDDetector(BaseModel):
     def teacher_outputs(self, inputs: Tensor, data_samples: list) -> dict:
         """Teacher proposals, detections, RoI logits and features on the
         weak view (proposal boxes in the resized-image frame)."""
+        roi_head = self.teacher.roi_head
         feats = self.teacher.extract_feat(inputs)
         proposals = self.teacher.rpn_head.predict(
             feats, data_samples, rescale=False)
-        detections = self.teacher.roi_head.predict(
-            feats, proposals, data_samples, rescale=False)
         rois = bbox2roi([p.bboxes for p in proposals])
-        roi_out = self.teacher.roi_head._bbox_forward(feats, rois)
+        if len(rois) == 0:  # mmdet's predict returns empty detections
+            detections = roi_head.predict(
+                feats, proposals, data_samples, rescale=False)
+        roi_out = roi_head._bbox_forward(feats, rois)
+        if len(rois) > 0:
+            # detections from the same RoI forward (what roi_head.predict
+            # would compute a second time)
+            counts = tuple(len(p) for p in proposals)
+            detections = roi_head.bbox_head.predict_by_feat(
+                rois=rois.split(counts),
+                cls_scores=roi_out['cls_score'].split(counts),
+                bbox_preds=roi_out['bbox_pred'].split(counts),
+                batch_img_metas=[s.metainfo for s in data_samples],
+                rcnn_test_cfg=roi_head.test_cfg,
+                rescale=False)
         return dict(
             feats=feats,
             proposals=proposals,
