@@ -4,8 +4,8 @@ the tapped outputs (float16, one file per sample), keyed by sample and flip.
 
 ``--topk K`` keeps the K largest channels of each ``[C, H, W]`` map per
 position (plus the mean of the others) and ``--pool P`` average-pools maps
-by P; both shrink Cityscapes-size logit caches by an order of magnitude at
-the price of an approximate teacher (see docs/benchmarks.md).
+by P: smaller caches of an approximate teacher (sizes and what they cost in
+accuracy: docs/benchmarks.md).
 
 Train with the cache by setting ``model.teacher_cache=<out dir>``; the
 teacher then does not run. A cache is refused by a config whose teacher

@@ -1,8 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """The soft boundary mask ``M_E`` of BPKD (Liu et al., WACV 2024, Fig. 3)."""
-from typing import List, Sequence, Tuple
-
 import weakref
+from typing import List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +51,6 @@ def label_edges(labels: Tensor, ignore_index: int = 255) -> Tensor:
 def labels_to_onehot(labels: Tensor, num_classes: int,
                      ignore_index: int = 255) -> Tensor:
     """One-hot (N, C, H, W) float maps; ignore pixels are all zero."""
-    valid = labels != ignore_index
     classes = torch.arange(num_classes, device=labels.device)
     onehot = labels[:, None] == classes[:, None, None]
     return (onehot & (labels != ignore_index)[:, None]).float()

@@ -2,7 +2,6 @@
 """BPKD's edge and body distillation losses on decode-head logits."""
 from typing import Optional, Sequence, Tuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -185,8 +184,8 @@ class BoundaryBodyLoss(_BoundaryLossBase):
     :math:`Z_B = Z \odot (1 - M_E)` for student and teacher; then CWD (Shu
     et al., ICCV 2021): each channel is a distribution over positions,
     :math:`\mathrm{softmax}(Z_B / \tau)`, and
-    :math:`L_B = \frac{\tau^2}{N C}\sum_{n,c}\mathrm{KL}(p^T_{n,c}\|p^S_{n,c})`,
-    times ``loss_weight`` (:math:`\lambda_B`).
+    :math:`L_B = \frac{\tau^2}{N C}
+    \sum_{n,c}\mathrm{KL}(p^T_{n,c}\|p^S_{n,c})`, times ``loss_weight`` (:math:`\lambda_B`).
 
     Args:
         tau (float): Temperature. Defaults to 4.0 (CWD's logit setting).

@@ -7,6 +7,6 @@ from .mining import feature_weight, mine_low_confidence, refine_proposals
 from .transforms import LPLDStrongAugment
 
 __all__ = [
-    'LPLDDetector', 'LPLDLoss', 'LPLDStrongAugment', 'feature_weight', 'lpld_kl', 'mine_low_confidence',
-    'refine_proposals'
+    'LPLDDetector', 'LPLDLoss', 'LPLDStrongAugment', 'feature_weight',
+    'lpld_kl', 'mine_low_confidence', 'refine_proposals'
 ]

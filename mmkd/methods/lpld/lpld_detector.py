@@ -21,9 +21,11 @@ from .mining import feature_weight, mine_low_confidence, refine_proposals
 TEACHER_VIEW, STUDENT_VIEW = 'unsup_teacher', 'unsup_student'
 
 
-def _check_source_classes(detector, source_ckpt: str) -> None:
-    """Name the class counts when the source checkpoint was trained on
-    other classes than the detector config has."""
+def _check_source_classes(detector, source_ckpt: str,
+                          error: Exception) -> None:
+    """Raise an error naming the class counts when the source checkpoint,
+    which failed to load with ``error``, was trained on other classes than
+    the detector config has."""
     if not osp.isfile(source_ckpt):
         return  # a URL: the strict load reports mismatches
     state = torch.load(source_ckpt, map_location='cpu')
@@ -40,7 +42,8 @@ def _check_source_classes(detector, source_ckpt: str) -> None:
             f'source_ckpt {source_ckpt!r} has {source_classes} classes '
             f'({key}: {tuple(state[key].shape)}), the detector config '
             f'{num_classes}: adapt with the source model\'s classes (set '
-            'roi_head.bbox_head.num_classes and the dataset classes)')
+            'roi_head.bbox_head.num_classes and the dataset classes)'
+        ) from error
 
 
 @MODELS.register_module()
@@ -123,9 +126,12 @@ class LPLDDetector(BaseModel):
                     'LPLDDetector needs a two-stage detector with rpn_head '
                     f'and roi_head; {type(self.student).__name__} has no '
                     f'{attr}')
-        _check_source_classes(self.student, source_ckpt)
-        load_teacher_checkpoint(self.student, source_ckpt)
-        self.source_ckpt = source_ckpt
+        try:
+            load_teacher_checkpoint(self.student, source_ckpt)
+        except RuntimeError as error:
+            # read the checkpoint again only to explain a class mismatch
+            _check_source_classes(self.student, source_ckpt, error)
+            raise
         self.teacher = copy.deepcopy(self.student)
         self.teacher.requires_grad_(False)
         self.teacher.eval()
@@ -140,7 +146,6 @@ class LPLDDetector(BaseModel):
             self.student,
             dict(feats='neck' if self.student.with_neck else 'backbone'))
         self._feat_taps.enabled = False
-        self.teacher_synced = False
 
     def init_weights(self) -> None:
         """Nothing to initialise: student and teacher are the source
@@ -159,18 +164,18 @@ class LPLDDetector(BaseModel):
 
     @torch.no_grad()
     def teacher_outputs(self, inputs: Tensor, data_samples: list) -> dict:
-        """Teacher proposals, detections, RoI logits and features on the
-        weak view (proposal boxes in the resized-image frame)."""
+        """Teacher proposals, detections, RoI logits and RoI features on
+        the weak view (boxes in the resized-image frame)."""
         roi_head = self.teacher.roi_head
         feats = self.teacher.extract_feat(inputs)
         proposals = self.teacher.rpn_head.predict(
             feats, data_samples, rescale=False)
         rois = bbox2roi([p.bboxes for p in proposals])
-        if len(rois) == 0:  # mmdet's predict returns empty detections
+        roi_out = roi_head._bbox_forward(feats, rois)
+        if len(rois) == 0:  # mmdet's predict builds empty detections
             detections = roi_head.predict(
                 feats, proposals, data_samples, rescale=False)
-        roi_out = roi_head._bbox_forward(feats, rois)
-        if len(rois) > 0:
+        else:
             # detections from the same RoI forward (what roi_head.predict
             # would compute a second time)
             counts = tuple(len(p) for p in proposals)
@@ -182,7 +187,6 @@ class LPLDDetector(BaseModel):
                 rcnn_test_cfg=roi_head.test_cfg,
                 rescale=False)
         return dict(
-            feats=feats,
             proposals=proposals,
             detections=detections,
             rois=rois,

@@ -30,12 +30,12 @@ def lpld_kl(student_logits: Tensor,
         Tensor: (R,) weighted KL per proposal.
     """
     num_fg = student_logits.shape[1] - 1
-    fg_logits = teacher_logits.detach()[:, :num_fg]
     if teacher_logits.shape[1] not in (num_fg, num_fg + 1):
         raise ValueError(
             f'teacher logits {tuple(teacher_logits.shape)} do not match the '
             f'student logits {tuple(student_logits.shape)} (K + 1 with '
             'background last)')
+    fg_logits = teacher_logits.detach()[:, :num_fg]
     p_t = torch.cat([
         fg_logits.softmax(dim=1),
         fg_logits.new_full((len(fg_logits), 1), bg_prob)

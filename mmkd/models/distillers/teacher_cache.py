@@ -228,7 +228,7 @@ class TeacherCache:
         return self._nbytes
 
     def save(self) -> None:
-        """Write the index and metadata (entries are written by :meth:`add`)."""
+        """Write the index and metadata; :meth:`add` wrote the entries."""
         os.makedirs(self.root, exist_ok=True)
         with open(osp.join(self.root, META_FILE), 'w') as f:
             json.dump(
