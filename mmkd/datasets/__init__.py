@@ -2,8 +2,10 @@
 from .digit_scenes import (DIGIT_SCENES_CLASSES, DIGIT_SCENES_PALETTE,
                            DigitScenesDataset, DigitScenesDetDataset,
                            digit_pool_split, make_digit_scenes)
+from .voc_layout import VOCLayoutDataset
 
 __all__ = [
     'DIGIT_SCENES_CLASSES', 'DIGIT_SCENES_PALETTE', 'DigitScenesDataset',
-    'DigitScenesDetDataset', 'digit_pool_split', 'make_digit_scenes'
+    'DigitScenesDetDataset', 'VOCLayoutDataset', 'digit_pool_split',
+    'make_digit_scenes'
 ]

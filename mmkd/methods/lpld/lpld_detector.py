@@ -90,6 +90,10 @@ class LPLDDetector(BaseModel):
             must not see target labels (a pipeline with ``LoadAnnotations``
             on the target set is a likely mistake); True accepts them, and
             they are still replaced by pseudo labels. Defaults to False.
+        predict_on (str): ``'teacher'`` (the mean teacher, what mean-teacher
+            adaptation reports) or ``'student'``: the model used for
+            ``predict`` / ``tensor`` modes, i.e. validation and testing.
+            Defaults to ``'teacher'``.
         data_preprocessor (dict, optional): mmdet's
             ``MultiBranchDataPreprocessor``; by default one wrapping the
             detector's own data preprocessor.
@@ -104,8 +108,12 @@ class LPLDDetector(BaseModel):
                  loss_lpld: Optional[dict] = None,
                  distill_lpl: bool = True,
                  allow_target_labels: bool = False,
+                 predict_on: str = 'teacher',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        if predict_on not in ('teacher', 'student'):
+            raise ValueError("predict_on must be 'teacher' or 'student', "
+                             f'got {predict_on!r}')
         detector_cfg = resolve_model_cfg(detector, 'detector')
         if data_preprocessor is None:
             inner = copy.deepcopy(detector_cfg.get('data_preprocessor'))
@@ -139,9 +147,11 @@ class LPLDDetector(BaseModel):
         self.hpl_score_thr = hpl_score_thr
         self.allow_target_labels = allow_target_labels
         self.distill_lpl = distill_lpl
+        self.predict_on = predict_on
         self.mining = dict(iou_thr=0.4, fg_score_thr=0.9, bg_score_thr=0.99)
         self.mining.update(mining or {})
-        self.loss_lpld = MODELS.build(loss_lpld or dict(type='LPLDLoss'))
+        self.loss_lpld = MODELS.build(
+            loss_lpld or dict(type='mmkd.LPLDLoss'))
         self._feat_taps = FeatureTaps(
             self.student,
             dict(feats='neck' if self.student.with_neck else 'backbone'))
@@ -159,8 +169,8 @@ class LPLDDetector(BaseModel):
     def forward(self, inputs, data_samples=None, mode: str = 'tensor'):
         if mode == 'loss':
             return self.loss(inputs, data_samples)
-        # evaluation and export use the student
-        return self.student(inputs, data_samples, mode=mode)
+        model = self.teacher if self.predict_on == 'teacher' else self.student
+        return model(inputs, data_samples, mode=mode)
 
     @torch.no_grad()
     def teacher_outputs(self, inputs: Tensor, data_samples: list) -> dict:
