@@ -66,18 +66,23 @@ def _run(cmd, log_file):
           flush=True)
 
 
-def _max_iters(config, options=()):
-    """The last iteration of a run, where its final checkpoint is saved."""
-    for option in options:
-        if option.startswith('train_cfg.max_iters='):
-            return int(option.split('=', 1)[1])
+def _final_checkpoint(config, options=()):
+    """The file name of a run's final checkpoint: ``iter_<max_iters>.pth``
+    or, for an epoch-based loop, ``epoch_<max_epochs>.pth``."""
     from mmengine.config import Config
-    return Config.fromfile(osp.join(ROOT, config)).train_cfg.max_iters
+    train_cfg = Config.fromfile(osp.join(ROOT, config)).train_cfg
+    by_epoch = 'max_epochs' in train_cfg
+    key = 'max_epochs' if by_epoch else 'max_iters'
+    last = train_cfg[key]
+    for option in options:
+        if option.startswith(f'train_cfg.{key}='):
+            last = int(option.split('=', 1)[1])
+    return f'{"epoch" if by_epoch else "iter"}_{last}.pth'
 
 
 def train(config, work_dir, seed, options):
     """Train unless the final checkpoint exists; return its path."""
-    ckpt = osp.join(work_dir, f'iter_{_max_iters(config, options)}.pth')
+    ckpt = osp.join(work_dir, _final_checkpoint(config, options))
     if osp.isfile(ckpt):
         print(f'reusing {ckpt}')
         return ckpt

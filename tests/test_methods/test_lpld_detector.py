@@ -235,3 +235,30 @@ def test_teacher_detections_equal_mmdet_predict(tmp_path):
     for a, b in zip(out['detections'], ref):
         torch.testing.assert_close(a.bboxes, b.bboxes)
         torch.testing.assert_close(a.scores, b.scores)
+
+
+def test_predict_on_teacher_or_student(tmp_path):
+    """Validation and testing use the mean teacher by default (what
+    mean-teacher adaptation reports); predict_on='student' the student."""
+    model = build(tmp_path, FPN)
+    with torch.no_grad():  # make the two models differ
+        model.student.roi_head.bbox_head.fc_cls.bias[0] += 5.0
+    model.eval()
+    data = model.data_preprocessor(
+        dict(inputs=batch()['inputs']['unsup_teacher'],
+             data_samples=batch()['data_samples']['unsup_teacher']), False)
+    with torch.no_grad():
+        out = model(data['inputs'], data['data_samples'], mode='tensor')
+        teacher = model.teacher(data['inputs'], data['data_samples'],
+                                mode='tensor')
+        student = model.student(data['inputs'], data['data_samples'],
+                                mode='tensor')
+        model.predict_on = 'student'
+        out_student = model(data['inputs'], data['data_samples'],
+                            mode='tensor')
+    torch.testing.assert_close(out, teacher)
+    torch.testing.assert_close(out_student, student)
+    # the RoI head's class scores (the last output) differ
+    assert not torch.equal(teacher[-1][0], student[-1][0])
+    with pytest.raises(ValueError, match="predict_on must be 'teacher'"):
+        build(tmp_path, FPN, predict_on='ema')

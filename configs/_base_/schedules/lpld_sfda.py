@@ -8,5 +8,7 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 custom_hooks = [
-    dict(type='mmkd.MeanTeacherHook', keep_rate=0.75, by_epoch=True)
+    dict(type='mmkd.MeanTeacherHook', keep_rate=0.75, by_epoch=True),
+    # the source model's classes must be the target dataset's
+    dict(type='mmdet.NumClassCheckHook')
 ]
