@@ -9,4 +9,6 @@ model = dict(
     type='mmkd.LPLDDetector',
     detector=dict(cfg_path='{{fileDirname}}/' + source + '.py'),
     source_ckpt=f'work_dirs/{source}/iter_3000.pth')
+# 5 epochs of the 800 target images at batch 4 (the official 10 epochs at
+# batch 1 do not fit a CPU budget); the teacher keeps 0.75 ** 5 of the source
 train_cfg = dict(max_epochs=5)
