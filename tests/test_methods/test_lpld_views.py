@@ -26,7 +26,10 @@ def test_grayscale_and_blur():
         dict(img=img.copy()))['img']
     assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] ==
                                                      gray[..., 2]).all()
-    blurred = LPLDStrongAugment(**dict(OFF, blur_prob=1.)).transform(
+    # a sigma of at least 1 px, whatever the global random state (at
+    # sigma 0.1 the kernel is a single pixel)
+    blurred = LPLDStrongAugment(**dict(OFF, blur_prob=1.,
+                                       blur_sigma=(1.0, 2.0))).transform(
         dict(img=img.copy()))['img']
     # blurring white noise lowers its variance
     assert blurred.astype(float).var() < img.astype(float).var()
