@@ -1,0 +1,80 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""SimScenes physics: rays, occlusion, LiDAR points on the boxes, cameras
+that agree with the LiDAR."""
+import numpy as np
+import pytest
+
+from mmkd.datasets.sim_scenes import (GROUND, LIDAR2EGO, NOTHING, Scene,
+                                      Track, camera_calibration, cast_rays,
+                                      points_in_boxes, render, scan)
+
+
+def empty_scene(tracks=(), heading=0.0, origin=(0.0, 0.0)):
+    return Scene(name='test', duration=1.0, ego_speed=0.0, ego_lane_y=0.0,
+                 origin=np.array(origin, float), heading=heading,
+                 structures=np.zeros((0, 7)), tracks=list(tracks))
+
+
+def car(x, y, yaw_dir=1.0):
+    return Track('car', (4.0, 2.0, 1.5), x, y, 0.0, yaw_dir)
+
+
+def test_ray_hits_box_face_and_ground():
+    box = np.array([[10.0, 0.0, 0.0, 2.0, 2.0, 2.0, 0.0]])
+    dirs = np.array([[1.0, 0, 0], [0, 1.0, 0], [1.0, 0, -1.0]])
+    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
+    dist, hit, face = cast_rays(np.array([0.0, 0.0, 1.0]), dirs, box, 100)
+    assert dist[0] == pytest.approx(9.0) and hit[0] == 0 and face[0] == -1
+    assert hit[1] == NOTHING and np.isinf(dist[1])
+    assert hit[2] == GROUND and dist[2] == pytest.approx(np.sqrt(2))
+
+
+def test_rotated_box_distance():
+    # a 4 m long box rotated by 90 degrees presents its 2 m wide side
+    box = np.array([[10.0, 0.0, 0.0, 4.0, 2.0, 2.0, np.pi / 2]])
+    dist, hit, _ = cast_rays(np.array([0.0, 0.0, 1.0]),
+                             np.array([[1.0, 0.0, 0.0]]), box, 100)
+    assert hit[0] == 0 and dist[0] == pytest.approx(9.0)
+
+
+def test_hidden_object_gets_no_points():
+    """A car right behind a truck (seen from the LiDAR, above its roof) is
+    not hit; the truck's points lie on its box."""
+    truck = Track('truck', (6.0, 2.6, 3.2), 10.0, 0.0, 0.0, 1.0)
+    scene = empty_scene([truck, car(17.0, 0.0), car(0.0, 12.0)])
+    points, track = scan(scene, 0.0, np.random.default_rng(0),
+                         range_noise=0.0)
+    counts = np.bincount(track[track >= 0], minlength=3)
+    assert counts[0] > 50 and counts[2] > 50
+    assert counts[1] == 0
+    # back to the global frame: the truck's points are inside its box
+    sensor2global = scene.ego_pose(0.0) @ LIDAR2EGO
+    xyz = points[:, :3] @ sensor2global[:3, :3].T + sensor2global[:3, 3]
+    boxes, _, _ = scene.boxes(0.0)
+    inside = points_in_boxes(xyz[track == 0], boxes[:1], margin=1e-3)
+    assert inside.all()
+    # and the ring index is the beam of each point
+    elevation = np.degrees(np.arcsin(points[:, 2] /
+                                     np.linalg.norm(points[:, :3], axis=1)))
+    ring = points[:, 4].astype(int)
+    assert np.allclose(elevation, np.linspace(10.67, -30.67, 32)[ring],
+                       atol=1e-3)
+
+
+def test_camera_sees_lidar_points_of_a_box_on_its_pixels():
+    """Project the LiDAR points of a car into CAM_FRONT: each lands on a
+    pixel rendered with the car's colour."""
+    scene = empty_scene([car(12.0, 1.0)], heading=0.7, origin=(30.0, -5.0))
+    points, track = scan(scene, 0.0, np.random.default_rng(0),
+                         range_noise=0.0)
+    cam2ego, cam2img = camera_calibration('CAM_FRONT', 0.25)
+    img = render(scene, 0.0, 'CAM_FRONT', 0.25, np.random.default_rng(0))
+    lidar2cam = np.linalg.inv(cam2ego) @ LIDAR2EGO
+    on_car = points[track == 0, :3]
+    cam = on_car @ lidar2cam[:3, :3].T + lidar2cam[:3, 3]
+    uv = cam @ cam2img.T
+    uv = (uv[:, :2] / uv[:, 2:]).astype(int)
+    assert (cam[:, 2] > 0).all() and len(uv) > 50
+    red = img[uv[:, 1], uv[:, 0]].astype(int)
+    # the car's red (shaded, darker windows) vs grey road and blue sky
+    assert (red[:, 0] > red[:, 2] + 10).mean() > 0.95
