@@ -51,8 +51,10 @@ def image_size(scale: float) -> tuple:
 
 
 def render(scene, t: float, name: str, scale: float,
-           rng: np.random.Generator) -> np.ndarray:
-    """The ``name`` camera's RGB image (H, W, 3) uint8 at time ``t``."""
+           rng: np.random.Generator, return_tracks: bool = False):
+    """The ``name`` camera's RGB image (H, W, 3) uint8 at time ``t``; with
+    ``return_tracks`` also the (H, W) index into ``scene.tracks`` of the
+    object seen at each pixel (-1: none)."""
     cam2ego, cam2img = camera_calibration(name, scale)
     cam2global = scene.ego_pose(t) @ cam2ego
     width, height = image_size(scale)
@@ -96,7 +98,12 @@ def render(scene, t: float, name: str, scale: float,
         shade = 0.45 + 0.55 * np.clip(normals @ LIGHT, 0, 1)
         img[lit] *= shade[:, None]
     img += rng.normal(0, 3, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8).reshape(height, width, 3)
+    img = np.clip(img, 0, 255).astype(np.uint8).reshape(height, width, 3)
+    if not return_tracks:
+        return img
+    tracks = np.full(len(hit), -1)
+    tracks[on_object] = track_ids[obj]
+    return img, tracks.reshape(height, width)
 
 
 def _face_normals(face, yaw):
