@@ -1,6 +1,8 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """SimScenes physics: rays, occlusion, LiDAR points on the boxes, cameras
 that agree with the LiDAR."""
+import os.path as osp
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,91 @@ def test_camera_sees_lidar_points_of_a_box_on_its_pixels():
     red = img[uv[:, 1], uv[:, 0]].astype(int)
     # the car's red (shaded, darker windows) vs grey road and blue sky
     assert (red[:, 0] > red[:, 2] + 10).mean() > 0.95
+
+
+@pytest.fixture(scope='module')
+def tiny_root(tmp_path_factory):
+    from mmkd.datasets.sim_scenes.generate import SIZES, make_sim_scenes
+    from mmkd.datasets.sim_scenes.infos import create_infos
+    root = str(tmp_path_factory.mktemp('simscenes'))
+    make_sim_scenes(root, **SIZES['tiny'])
+    create_infos(root, info_prefix='simscenes')
+    return root
+
+
+def test_devkit_reads_tables_and_tracks_are_consistent(tiny_root):
+    from nuscenes.nuscenes import NuScenes
+    nusc = NuScenes('v1.0-mini', tiny_root, verbose=False)
+    assert [s['name'] for s in nusc.scene] == ['scene-0061', 'scene-0103']
+    moved = 0
+    for instance in nusc.instance:
+        ann = nusc.get('sample_annotation', instance['first_annotation_token'])
+        while ann['next']:
+            nxt = nusc.get('sample_annotation', ann['next'])
+            assert nxt['instance_token'] == instance['token']
+            step = (np.array(nxt['translation']) -
+                    np.array(ann['translation']))
+            t0 = nusc.get('sample', ann['sample_token'])['timestamp']
+            t1 = nusc.get('sample', nxt['sample_token'])['timestamp']
+            speed = np.linalg.norm(step) / ((t1 - t0) / 1e6)
+            assert speed < 15  # smooth tracks, no teleporting
+            assert nxt['size'] == ann['size']
+            moved += np.linalg.norm(step) > 0.1
+            ann = nxt
+    assert moved > 10
+
+
+def test_num_lidar_pts_counts_the_points_in_each_box(tiny_root):
+    from nuscenes.nuscenes import NuScenes
+    from nuscenes.utils.data_classes import LidarPointCloud
+    nusc = NuScenes('v1.0-mini', tiny_root, verbose=False)
+    sample = nusc.sample[1]
+    lidar = nusc.get('sample_data', sample['data']['LIDAR_TOP'])
+    _, boxes, _ = nusc.get_sample_data(lidar['token'])
+    pc = LidarPointCloud.from_file(osp.join(tiny_root, lidar['filename']))
+    from nuscenes.utils.geometry_utils import points_in_box
+    nonzero = 0
+    for box in boxes:
+        ann = nusc.get('sample_annotation', box.token)
+        count = int(points_in_box(box, pc.points[:3]).sum())
+        assert count == ann['num_lidar_pts'], box.token
+        nonzero += count > 0
+    assert nonzero > 5
+
+
+def test_mmdet3d_nuscenes_dataset_loads_infos(tiny_root):
+    from mmdet3d.datasets import NuScenesDataset
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet3d')
+    pipeline = [
+        dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5,
+             use_dim=5),
+        dict(type='LoadPointsFromMultiSweeps', sweeps_num=10,
+             use_dim=[0, 1, 2, 3, 4], pad_empty_sweeps=True,
+             remove_close=True),
+        dict(type='LoadMultiViewImageFromFiles', to_float32=True,
+             num_views=6),
+        dict(type='LoadAnnotations3D', with_bbox_3d=True,
+             with_label_3d=True),
+        dict(type='Pack3DDetInputs', keys=['points', 'img', 'gt_bboxes_3d',
+                                           'gt_labels_3d'])
+    ]
+    ds = NuScenesDataset(
+        data_root=tiny_root, ann_file='simscenes_infos_train.pkl',
+        data_prefix=dict(pts='samples/LIDAR_TOP', sweeps='sweeps/LIDAR_TOP',
+                         CAM_FRONT='samples/CAM_FRONT',
+                         CAM_FRONT_LEFT='samples/CAM_FRONT_LEFT',
+                         CAM_FRONT_RIGHT='samples/CAM_FRONT_RIGHT',
+                         CAM_BACK='samples/CAM_BACK',
+                         CAM_BACK_LEFT='samples/CAM_BACK_LEFT',
+                         CAM_BACK_RIGHT='samples/CAM_BACK_RIGHT'),
+        modality=dict(use_lidar=True, use_camera=True),
+        pipeline=pipeline)
+    assert len(ds) == 3
+    item = ds[2]
+    inputs, sample = item['inputs'], item['data_samples']
+    assert inputs['points'].shape[1] == 5 and len(inputs['img']) == 6
+    assert len(sample.gt_instances_3d.bboxes_3d) > 5
+    info = ds.get_data_info(2)
+    assert info['frame_idx'] == 2 and info['next'] == ''
+    assert all('instance_token' in i for i in info['instances'])
