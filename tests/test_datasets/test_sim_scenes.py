@@ -5,8 +5,9 @@ import os.path as osp
 
 import numpy as np
 import pytest
+import torch
 
-from mmkd.datasets.sim_scenes import (GROUND, LIDAR2EGO, NOTHING, Scene,
+from mmkd.datasets.sim_scenes import (CAMERAS, GROUND, LIDAR2EGO, NOTHING, Scene,
                                       Track, camera_calibration, cast_rays,
                                       points_in_boxes, render, scan)
 
@@ -132,10 +133,22 @@ def test_num_lidar_pts_counts_the_points_in_each_box(tiny_root):
     assert nonzero > 5
 
 
-def test_mmdet3d_nuscenes_dataset_loads_infos(tiny_root):
+def nuscenes_dataset(root, split, pipeline=()):
     from mmdet3d.datasets import NuScenesDataset
     from mmengine.registry import init_default_scope
     init_default_scope('mmdet3d')
+    cams = {c: f'samples/{c}' for c in CAMERAS}
+    return NuScenesDataset(
+        data_root=root, ann_file=f'simscenes_infos_{split}.pkl',
+        data_prefix=dict(pts='samples/LIDAR_TOP', sweeps='sweeps/LIDAR_TOP',
+                         **cams),
+        modality=dict(use_lidar=True, use_camera=True),
+        # the class default is v1.0-trainval; NuScenesMetric reads this
+        metainfo=dict(version='v1.0-mini'),
+        pipeline=list(pipeline))
+
+
+def test_mmdet3d_nuscenes_dataset_loads_infos(tiny_root):
     pipeline = [
         dict(type='LoadPointsFromFile', coord_type='LIDAR', load_dim=5,
              use_dim=5),
@@ -149,17 +162,7 @@ def test_mmdet3d_nuscenes_dataset_loads_infos(tiny_root):
         dict(type='Pack3DDetInputs', keys=['points', 'img', 'gt_bboxes_3d',
                                            'gt_labels_3d'])
     ]
-    ds = NuScenesDataset(
-        data_root=tiny_root, ann_file='simscenes_infos_train.pkl',
-        data_prefix=dict(pts='samples/LIDAR_TOP', sweeps='sweeps/LIDAR_TOP',
-                         CAM_FRONT='samples/CAM_FRONT',
-                         CAM_FRONT_LEFT='samples/CAM_FRONT_LEFT',
-                         CAM_FRONT_RIGHT='samples/CAM_FRONT_RIGHT',
-                         CAM_BACK='samples/CAM_BACK',
-                         CAM_BACK_LEFT='samples/CAM_BACK_LEFT',
-                         CAM_BACK_RIGHT='samples/CAM_BACK_RIGHT'),
-        modality=dict(use_lidar=True, use_camera=True),
-        pipeline=pipeline)
+    ds = nuscenes_dataset(tiny_root, 'train', pipeline)
     assert len(ds) == 3
     item = ds[2]
     inputs, sample = item['inputs'], item['data_samples']
@@ -168,3 +171,54 @@ def test_mmdet3d_nuscenes_dataset_loads_infos(tiny_root):
     info = ds.get_data_info(2)
     assert info['frame_idx'] == 2 and info['next'] == ''
     assert all('instance_token' in i for i in info['instances'])
+
+
+def nuscenes_map(root, tmp_path, predict):
+    """mmdet3d's NuScenesMetric (the nuScenes devkit's detection eval) on
+    the val split, with predictions ``predict(gt_boxes, gt_labels)``."""
+    from mmdet3d.evaluation import NuScenesMetric
+    ds = nuscenes_dataset(root, 'val')
+    metric = NuScenesMetric(
+        data_root=root, ann_file=osp.join(root, 'simscenes_infos_val.pkl'),
+        jsonfile_prefix=str(tmp_path / 'results'))
+    metric.dataset_meta = ds.metainfo
+    for i in range(len(ds)):
+        ann = ds.get_data_info(i)['ann_info']
+        keep = ann['gt_labels_3d'] >= 0
+        boxes, labels = predict(ann['gt_bboxes_3d'][keep],
+                                ann['gt_labels_3d'][keep])
+        pred = dict(bboxes_3d=boxes, labels_3d=torch.as_tensor(labels),
+                    scores_3d=torch.ones(len(labels)))
+        metric.process({}, [dict(pred_instances_3d=pred, pred_instances={},
+                                 sample_idx=i)])
+    result = metric.compute_metrics(metric.results)
+    return {k.split('/')[-1]: v for k, v in result.items()}
+
+
+SIM_CLASSES = ('car', 'truck', 'pedestrian', 'bicycle', 'barrier',
+               'traffic_cone')
+
+
+def test_nuscenes_metric_ground_truth_scores_one(tiny_root, tmp_path):
+    """Ground truth as predictions: AP 1 for every SimScenes class; the
+    nuScenes mAP averages all 10 classes, the 4 absent ones scoring 0."""
+    result = nuscenes_map(tiny_root, tmp_path,
+                          lambda boxes, labels: (boxes, labels))
+    for name in SIM_CLASSES:
+        assert result[f'{name}_AP_dist_0.5'] == 1.0, name
+        assert result[f'{name}_trans_err'] == 0.0, name
+    assert result['mAP'] == pytest.approx(0.6)
+
+
+def test_nuscenes_metric_random_boxes_score_zero(tiny_root, tmp_path):
+    from mmdet3d.structures import LiDARInstance3DBoxes
+    rng = np.random.default_rng(0)
+
+    def scatter(boxes, labels):
+        tensor = boxes.tensor.clone()
+        tensor[:, :2] = torch.as_tensor(rng.uniform(-40, 40, (len(tensor),
+                                                               2)))
+        return LiDARInstance3DBoxes(tensor, box_dim=tensor.shape[1]), labels
+
+    result = nuscenes_map(tiny_root, tmp_path, scatter)
+    assert result['mAP'] < 0.05
