@@ -222,3 +222,38 @@ def test_nuscenes_metric_random_boxes_score_zero(tiny_root, tmp_path):
 
     result = nuscenes_map(tiny_root, tmp_path, scatter)
     assert result['mAP'] < 0.05
+
+
+def test_bad_roots_and_info_files(tiny_root, tmp_path):
+    import pickle
+    import shutil
+
+    from mmkd.datasets.sim_scenes.infos import (add_sequence_fields,
+                                                check_infos,
+                                                check_nuscenes_root)
+
+    # mmdet3d's sample: v2 infos and files, but no nuScenes tables
+    sample = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared',
+                      'data', 'mmdet3d_samples', 'nuscenes')
+    if osp.isdir(sample):
+        with pytest.raises(FileNotFoundError,
+                           match=r'not a nuScenes dataroot .*scene\.json'):
+            check_nuscenes_root(sample, 'v1.0-trainval')
+    # an info file of mmdet3d < 1.1
+    old = tmp_path / 'old.pkl'
+    with open(old, 'wb') as f:
+        pickle.dump(dict(infos=[], metadata=dict(version='v1.0-mini')), f)
+    with pytest.raises(ValueError, match=r"old\.pkl.*no `data_list` "
+                       r"\(found \['infos', 'metadata'\]\)"):
+        add_sequence_fields(str(old), None)
+    # a sweep file gone missing
+    copy = tmp_path / 'root'
+    shutil.copytree(tiny_root, copy, symlinks=True)
+    info_file = str(copy / 'simscenes_infos_train.pkl')
+    check_infos(info_file, str(copy))
+    sweep = sorted((copy / 'sweeps' / 'LIDAR_TOP').iterdir())[0]
+    sweep.unlink()
+    with pytest.raises(FileNotFoundError,
+                       match=rf'lidar_sweeps\[\d\]\.lidar_points\.lidar_path '
+                       rf'names .*{sweep.name}'):
+        check_infos(info_file, str(copy))

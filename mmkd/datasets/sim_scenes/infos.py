@@ -73,7 +73,51 @@ def create_infos(root: str,
     nusc = NuScenes(version=version, dataroot=root, verbose=False)
     for path in files:
         add_sequence_fields(path, nusc)
+        check_infos(path, root)
     return files
+
+
+def check_infos(info_file: str, root: str) -> None:
+    """Check that every LiDAR file (keyframe and sweeps) and camera image
+    an info file names exists under ``root``.
+
+    Raises:
+        FileNotFoundError: Naming the file, the sample and the field.
+    """
+    infos = _load_v2(info_file)
+    for info in infos['data_list']:
+        paths = [('lidar_points.lidar_path',
+                  osp.join('samples', 'LIDAR_TOP',
+                           info['lidar_points']['lidar_path']))]
+        for i, sweep in enumerate(info.get('lidar_sweeps', [])):
+            path = sweep['lidar_points']['lidar_path']
+            # earlier keyframes are sweeps too (mmdet3d's rule)
+            folder = 'samples' if 'samples' in path else 'sweeps'
+            paths.append((f'lidar_sweeps[{i}].lidar_points.lidar_path',
+                          osp.join(folder, 'LIDAR_TOP',
+                                   osp.basename(path))))
+        for cam, image in info.get('images', {}).items():
+            if image.get('img_path'):
+                paths.append((f'images.{cam}.img_path',
+                              osp.join('samples', cam, image['img_path'])))
+        for field, path in paths:
+            if not osp.isfile(osp.join(root, path)):
+                raise FileNotFoundError(
+                    f'{info_file!r}: sample {info["token"]!r} field {field} '
+                    f'names {path!r}, which is not under {root!r}')
+
+
+def _load_v2(info_file: str) -> dict:
+    infos = mmengine.load(info_file)
+    if not isinstance(infos, dict) or 'data_list' not in infos:
+        keys = sorted(infos) if isinstance(infos, dict) else type(
+            infos).__name__
+        raise ValueError(
+            f'{info_file!r}: not an mmdet3d >= 1.1 (v2) info file: no '
+            f'`data_list` (found {keys}); convert infos of older mmdet3d '
+            'versions with tools/dataset_converters/update_infos_to_v2.py '
+            'of mmdet3d first')
+    return infos
 
 
 def check_nuscenes_root(root: str, version: str) -> None:
@@ -102,12 +146,7 @@ def add_sequence_fields(info_file: str, nusc) -> None:
     Raises:
         ValueError: If the file is not a v2 info file of ``nusc``'s data.
     """
-    infos = mmengine.load(info_file)
-    if not isinstance(infos, dict) or 'data_list' not in infos:
-        raise ValueError(
-            f'{info_file!r}: not an mmdet3d v2 info file (no `data_list`; '
-            'infos of mmdet3d < 1.1 need tools/dataset_converters/'
-            'update_infos_to_v2.py first)')
+    infos = _load_v2(info_file)
     for info in infos['data_list']:
         try:
             sample = nusc.get('sample', info['token'])
