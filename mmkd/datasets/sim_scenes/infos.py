@@ -65,10 +65,11 @@ def create_infos(root: str,
         osp.join(root, f'{info_prefix}_infos_{split}.pkl')
         for split in ('train', 'val')
     ]
-    with _as_data_nuscenes(root):
-        for path in files:
-            update.update_nuscenes_infos(osp.abspath(path),
-                                         osp.abspath(root))
+    # absolute before the change of directory
+    abs_files, abs_root = [osp.abspath(f) for f in files], osp.abspath(root)
+    with _as_data_nuscenes(abs_root):
+        for path in abs_files:
+            update.update_nuscenes_infos(path, abs_root)
     from nuscenes.nuscenes import NuScenes
     nusc = NuScenes(version=version, dataroot=root, verbose=False)
     for path in files:
