@@ -257,3 +257,19 @@ def test_bad_roots_and_info_files(tiny_root, tmp_path):
                        match=rf'lidar_sweeps\[\d\]\.lidar_points\.lidar_path '
                        rf'names .*{sweep.name}'):
         check_infos(info_file, str(copy))
+
+
+def test_converter_tool_on_a_relative_root(tmp_path, monkeypatch):
+    """The entry point, as a user runs it: a dataroot relative to the
+    working directory (mmdet3d's update step changes directory)."""
+    import runpy
+    import sys
+    tool = osp.join(osp.dirname(__file__), '..', '..', 'tools',
+                    'dataset_converters', 'sim_scenes.py')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, 'argv', [tool, 'data/sim', '--tiny'])
+    runpy.run_path(tool, run_name='__main__')
+    import mmengine
+    infos = mmengine.load('data/sim/simscenes_infos_val.pkl')
+    assert len(infos['data_list']) == 3
+    assert infos['data_list'][0]['scene_name'] == 'scene-0103'
