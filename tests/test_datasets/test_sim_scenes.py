@@ -273,3 +273,47 @@ def test_converter_tool_on_a_relative_root(tmp_path, monkeypatch):
     infos = mmengine.load('data/sim/simscenes_infos_val.pkl')
     assert len(infos['data_list']) == 3
     assert infos['data_list'][0]['scene_name'] == 'scene-0103'
+
+
+def test_add_sequence_fields_to_existing_infos(tiny_root, tmp_path,
+                                               monkeypatch):
+    """``--add-to``: infos written without the fields get them back,
+    equal to those create_infos wrote."""
+    import runpy
+    import sys
+
+    import mmengine
+    original = mmengine.load(osp.join(tiny_root,
+                                      'simscenes_infos_train.pkl'))
+    stripped = mmengine.load(osp.join(tiny_root,
+                                      'simscenes_infos_train.pkl'))
+    for info in stripped['data_list']:
+        for key in ('scene_token', 'scene_name', 'frame_idx', 'prev',
+                    'next'):
+            del info[key]
+        for instance in info['instances']:
+            del instance['instance_token'], instance['annotation_token']
+    info_file = str(tmp_path / 'infos.pkl')
+    mmengine.dump(stripped, info_file)
+    tool = osp.join(osp.dirname(__file__), '..', '..', 'tools',
+                    'dataset_converters', 'sim_scenes.py')
+    monkeypatch.setattr(sys, 'argv', [tool, tiny_root, '--add-to',
+                                      info_file])
+    runpy.run_path(tool, run_name='__main__')
+    restored = mmengine.load(info_file)['data_list']
+    fields = ('scene_token', 'scene_name', 'frame_idx', 'prev', 'next')
+    for got, want in zip(restored, original['data_list']):
+        assert {k: got[k] for k in fields} == {k: want[k] for k in fields}
+        assert [(i['instance_token'], i['annotation_token'])
+                for i in got['instances']] == [
+                    (i['instance_token'], i['annotation_token'])
+                    for i in want['instances']]
+
+
+def test_infos_need_all_six_cameras(tmp_path):
+    from mmkd.datasets.sim_scenes.generate import SIZES, make_sim_scenes
+    from mmkd.datasets.sim_scenes.infos import create_infos
+    root = make_sim_scenes(str(tmp_path), cameras=['CAM_FRONT'],
+                           **SIZES['tiny'])
+    with pytest.raises(ValueError, match=r"all six cameras.*'CAM_BACK'"):
+        create_infos(root)

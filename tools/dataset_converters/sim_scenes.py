@@ -8,12 +8,17 @@ Examples:
     # infos of a real nuScenes dataroot (mmdet3d's converter + sequence fields)
     python tools/dataset_converters/sim_scenes.py data/nuscenes \\
         --infos-only --version v1.0-trainval --info-prefix nuscenes
+    # add them to info files made earlier with mmdet3d's create_data.py
+    python tools/dataset_converters/sim_scenes.py data/nuscenes \\
+        --version v1.0-trainval --add-to data/nuscenes/nuscenes_infos_*.pkl
 """
 import argparse
 import time
 
 from mmkd.datasets.sim_scenes.generate import SIZES, make_sim_scenes
-from mmkd.datasets.sim_scenes.infos import create_infos
+from mmkd.datasets.sim_scenes.infos import (add_sequence_fields,
+                                            check_nuscenes_root,
+                                            create_infos)
 
 
 def parse_args():
@@ -31,12 +36,24 @@ def parse_args():
     parser.add_argument('--infos-only', action='store_true',
                         help='do not generate: write infos of the '
                         'nuScenes data already in ROOT')
+    parser.add_argument('--add-to', nargs='+', metavar='INFO_FILE',
+                        help='only add the sequence fields to these mmdet3d '
+                        'v2 info files of the nuScenes data in ROOT')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     start = time.time()
+    if args.add_to:
+        check_nuscenes_root(args.root, args.version)
+        from nuscenes.nuscenes import NuScenes
+        nusc = NuScenes(version=args.version, dataroot=args.root,
+                        verbose=False)
+        for info_file in args.add_to:
+            add_sequence_fields(info_file, nusc)
+        print(f'added the sequence fields to {args.add_to}')
+        return
     if not args.infos_only:
         size = dict(SIZES['tiny' if args.tiny else 'default'])
         for key in ('num_train', 'num_val', 'num_keyframes'):

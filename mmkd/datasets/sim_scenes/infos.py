@@ -4,12 +4,15 @@ nuScenes), made by mmdet3d's own converters, plus the sequence fields the
 3D distillation methods need and mmdet3d drops."""
 import contextlib
 import importlib.util
+import json
 import os
 import os.path as osp
 import tempfile
 
 import mmengine
 
+SIX_CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK',
+               'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
 #: the fields :func:`add_sequence_fields` writes
 SEQUENCE_FIELDS = ('scene_token', 'scene_name', 'frame_idx', 'prev', 'next')
 INSTANCE_FIELDS = ('instance_token', 'annotation_token')
@@ -57,6 +60,14 @@ def create_infos(root: str,
         list[str]: The info files.
     """
     check_nuscenes_root(root, version)
+    with open(osp.join(root, version, 'sensor.json')) as f:
+        channels = {s['channel'] for s in json.load(f)}
+    missing = [c for c in SIX_CAMERAS if c not in channels]
+    if missing:
+        raise ValueError(
+            f'{root!r}: mmdet3d\'s nuscenes_converter reads all six cameras; '
+            f'{version}/sensor.json has no {missing} (generate with all '
+            'cameras to write infos)')
     converter = _mmdet3d_tool('nuscenes_converter')
     update = _mmdet3d_tool('update_infos_to_v2')
     converter.create_nuscenes_infos(
