@@ -1,6 +1,8 @@
-# LPLD, Sim10k -> Cityscapes (car): the source model adapted with unlabelled target images.
+# LPLD, Sim10k -> Cityscapes (car): the source model adapted with unlabelled
+# target images.
 _base_ = [
-    '../_base_/datasets/cityscapes-car_sfda.py', '../_base_/schedules/lpld_sfda.py',
+    '../_base_/datasets/cityscapes-car_sfda.py',
+    '../_base_/schedules/lpld_sfda.py',
     'mmdet::_base_/default_runtime.py'
 ]
 source = 'source_faster-rcnn_r50-caffe-c4_1x_sim10k2cityscapes'

@@ -1,6 +1,8 @@
-# LPLD, VOC -> Clipart1k: the source model adapted with unlabelled target images.
+# LPLD, VOC -> Clipart1k: the source model adapted with unlabelled
+# target images.
 _base_ = [
-    '../_base_/datasets/clipart_sfda.py', '../_base_/schedules/lpld_sfda.py',
+    '../_base_/datasets/clipart_sfda.py',
+    '../_base_/schedules/lpld_sfda.py',
     'mmdet::_base_/default_runtime.py'
 ]
 source = 'source_faster-rcnn_r50-caffe-c4_1x_voc2clipart'

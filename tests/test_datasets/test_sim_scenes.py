@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmkd.datasets.sim_scenes import (CAMERAS, GROUND, LIDAR2EGO, NOTHING, Scene,
-                                      Track, camera_calibration, cast_rays,
-                                      points_in_boxes, render, scan)
+from mmkd.datasets.sim_scenes import (CAMERAS, GROUND, LIDAR2EGO, NOTHING,
+                                      Scene, Track, camera_calibration,
+                                      cast_rays, points_in_boxes, render,
+                                      scan)
 
 
 def empty_scene(tracks=(), heading=0.0, origin=(0.0, 0.0)):

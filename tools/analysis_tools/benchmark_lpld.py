@@ -25,7 +25,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import demo  # noqa: E402  (tools/demo.py: train/test runners)
 
 CONFIGS = 'configs/lpld/'
-SOURCE = CONFIGS + 'source_faster-rcnn_r18_fpn_3k_digit-scenes-clean2shifted.py'
+SOURCE = (CONFIGS +
+          'source_faster-rcnn_r18_fpn_3k_digit-scenes-clean2shifted.py')
 ADAPT = dict(
     hpl=CONFIGS + 'hpl_faster-rcnn_r18_fpn_digit-scenes-clean2shifted.py',
     lpld=CONFIGS + 'lpld_faster-rcnn_r18_fpn_digit-scenes-clean2shifted.py')
