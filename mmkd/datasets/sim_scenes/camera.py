@@ -3,7 +3,7 @@
 same world the LiDAR scans (so both agree geometrically)."""
 import numpy as np
 
-from .raycast import GROUND, NOTHING, cast_rays
+from .raycast import GROUND, NOTHING, cast_rays, face_normals
 from .world import LANE_WIDTH, SIDEWALK_Y
 
 #: name -> (yaw from ego +x in degrees, mount x, y, z in the ego frame,
@@ -94,7 +94,7 @@ def render(scene, t: float, name: str, scale: float,
     # Lambert shading of box faces
     lit = structure | on_object
     if lit.any():
-        normals = _face_normals(face[lit], all_boxes[hit[lit], 6])
+        normals = face_normals(face[lit], all_boxes[hit[lit], 6])
         shade = 0.45 + 0.55 * np.clip(normals @ LIGHT, 0, 1)
         img[lit] *= shade[:, None]
     img += rng.normal(0, 3, img.shape)
@@ -106,21 +106,10 @@ def render(scene, t: float, name: str, scale: float,
     return img, tracks.reshape(height, width)
 
 
-def _face_normals(face, yaw):
-    axis = np.abs(face) - 1
-    local = np.zeros((len(face), 3))
-    local[np.arange(len(face)), axis] = np.sign(face)
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.stack([c * local[:, 0] - s * local[:, 1],
-                     s * local[:, 0] + c * local[:, 1], local[:, 2]], 1)
-
-
 def _ground_colour(scene, point):
     """Asphalt with lane markings, sidewalks, grass beyond."""
-    c, s = np.cos(scene.heading), np.sin(scene.heading)
-    rel = point[:, :2] - scene.origin
-    x = c * rel[:, 0] + s * rel[:, 1]
-    y = -s * rel[:, 0] + c * rel[:, 1]
+    # global -> road frame (the inverse rotation)
+    x, y = ((point[:, :2] - scene.origin) @ scene.rotation).T
     colour = np.tile([90.0, 90.0, 95.0], (len(point), 1))
     colour += (8 * np.sin(x * 3.1) * np.sin(y * 2.3))[:, None]  # grain
     ay = np.abs(y)

@@ -2,7 +2,7 @@
 """A rotating 32-beam LiDAR (nuScenes LIDAR_TOP-like) by ray casting."""
 import numpy as np
 
-from .raycast import GROUND, cast_rays
+from .raycast import GROUND, cast_rays, face_normals
 
 #: nuScenes' HDL-32E: 32 beams from +10.67 to -30.67 degrees
 BEAM_ELEVATIONS = np.deg2rad(np.linspace(10.67, -30.67, 32))
@@ -94,15 +94,6 @@ def _incidence(dirs_l, face, hit, boxes, sensor2global):
     normals = np.zeros((len(hit), 3))
     normals[:, 2] = 1.0  # the ground
     on_box = hit >= 0
-    if on_box.any():
-        axis = np.abs(face[on_box]) - 1
-        sign = np.sign(face[on_box])
-        yaw = boxes[hit[on_box], 6]
-        local = np.zeros((on_box.sum(), 3))
-        local[np.arange(len(axis)), axis] = sign
-        c, s = np.cos(yaw), np.sin(yaw)
-        normals[on_box, 0] = c * local[:, 0] - s * local[:, 1]
-        normals[on_box, 1] = s * local[:, 0] + c * local[:, 1]
-        normals[on_box, 2] = local[:, 2]
+    normals[on_box] = face_normals(face[on_box], boxes[hit[on_box], 6])
     normals_l = normals @ sensor2global[:3, :3]  # global -> sensor
     return (normals_l * dirs_l).sum(1)

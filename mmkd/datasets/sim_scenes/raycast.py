@@ -115,6 +115,17 @@ def cast_rays(origin: np.ndarray, dirs: np.ndarray, boxes: np.ndarray,
     return dist, hit, face
 
 
+def face_normals(face: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """(N, 3) global unit normals of the box faces ``face`` (as returned by
+    :func:`cast_rays`) of boxes with heading ``yaw`` (N,)."""
+    axis = np.abs(face) - 1
+    local = np.zeros((len(face), 3))
+    local[np.arange(len(face)), axis] = np.sign(face)
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.stack([c * local[:, 0] - s * local[:, 1],
+                     s * local[:, 0] + c * local[:, 1], local[:, 2]], 1)
+
+
 def points_in_boxes(points: np.ndarray, boxes: np.ndarray,
                     margin: float = 0.0) -> np.ndarray:
     """(N, M) bool: point n inside box m (``margin`` grows the boxes)."""

@@ -93,10 +93,14 @@ class Scene:
     structures: np.ndarray  # (S, 7) static global boxes: walls, poles
     tracks: List[Track] = field(default_factory=list)
 
-    def road_to_global(self, xy: np.ndarray) -> np.ndarray:
+    @property
+    def rotation(self) -> np.ndarray:
+        """(2, 2) road-to-global rotation."""
         c, s = np.cos(self.heading), np.sin(self.heading)
-        rot = np.array([[c, -s], [s, c]])
-        return xy @ rot.T + self.origin
+        return np.array([[c, -s], [s, c]])
+
+    def road_to_global(self, xy: np.ndarray) -> np.ndarray:
+        return xy @ self.rotation.T + self.origin
 
     def ego_pose(self, t: float) -> np.ndarray:
         """4x4 ego-to-global transform at ``t`` (the ego drives along +x of
@@ -104,8 +108,7 @@ class Scene:
         xy = self.road_to_global(
             np.array([[self.ego_speed * t, self.ego_lane_y]]))[0]
         pose = np.eye(4)
-        c, s = np.cos(self.heading), np.sin(self.heading)
-        pose[:2, :2] = [[c, -s], [s, c]]
+        pose[:2, :2] = self.rotation
         pose[:2, 3] = xy
         return pose
 
@@ -126,8 +129,7 @@ class Scene:
         return boxes
 
     def rotate(self, vec: np.ndarray) -> np.ndarray:
-        c, s = np.cos(self.heading), np.sin(self.heading)
-        return vec @ np.array([[c, -s], [s, c]]).T
+        return vec @ self.rotation.T
 
 
 def wrap(angle):

@@ -258,17 +258,18 @@ class LPLDDetector(BaseModel):
                                        multi_data_samples[TEACHER_VIEW])
         hpl_samples = self.pseudo_labelled(
             multi_data_samples[STUDENT_VIEW], teacher['detections'])
-        self._feat_taps.enabled = True
+        # the student's features are kept only for the LPL RoI forward
+        self._feat_taps.enabled = self.distill_lpl
         try:
             losses = self.student.loss(multi_inputs[STUDENT_VIEW],
                                        hpl_samples)
         finally:
             self._feat_taps.enabled = False
-        student_feats = self._feat_taps.pop()['feats']
         losses['num_hpl'] = teacher['rois'].new_tensor(
             float(sum(len(s.gt_instances) for s in hpl_samples)))
         if not self.distill_lpl:
             return losses
+        student_feats = self._feat_taps.pop()['feats']
         keep = self.mine(teacher, hpl_samples)
         rois = teacher['rois'][keep]
         student_roi = self.student.roi_head._bbox_forward(student_feats, rois)
