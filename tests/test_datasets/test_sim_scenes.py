@@ -288,12 +288,15 @@ def test_add_sequence_fields_to_existing_infos(tiny_root, tmp_path,
                                       'simscenes_infos_train.pkl'))
     stripped = mmengine.load(osp.join(tiny_root,
                                       'simscenes_infos_train.pkl'))
+    from mmkd.datasets.sim_scenes.infos import (INSTANCE_FIELDS,
+                                                SEQUENCE_FIELDS)
+    assert original['metainfo']['instance_fields'] == list(INSTANCE_FIELDS)
     for info in stripped['data_list']:
-        for key in ('scene_token', 'scene_name', 'frame_idx', 'prev',
-                    'next'):
+        for key in SEQUENCE_FIELDS:
             del info[key]
         for instance in info['instances']:
-            del instance['instance_token'], instance['annotation_token']
+            for key in INSTANCE_FIELDS:
+                del instance[key]
     info_file = str(tmp_path / 'infos.pkl')
     mmengine.dump(stripped, info_file)
     tool = osp.join(osp.dirname(__file__), '..', '..', 'tools',
@@ -302,13 +305,12 @@ def test_add_sequence_fields_to_existing_infos(tiny_root, tmp_path,
                                       info_file])
     runpy.run_path(tool, run_name='__main__')
     restored = mmengine.load(info_file)['data_list']
-    fields = ('scene_token', 'scene_name', 'frame_idx', 'prev', 'next')
     for got, want in zip(restored, original['data_list']):
-        assert {k: got[k] for k in fields} == {k: want[k] for k in fields}
-        assert [(i['instance_token'], i['annotation_token'])
-                for i in got['instances']] == [
-                    (i['instance_token'], i['annotation_token'])
-                    for i in want['instances']]
+        assert {k: got[k] for k in SEQUENCE_FIELDS} == {
+            k: want[k] for k in SEQUENCE_FIELDS}
+        assert [[i[k] for k in INSTANCE_FIELDS] for i in got['instances']
+                ] == [[i[k] for k in INSTANCE_FIELDS]
+                      for i in want['instances']]
 
 
 def test_infos_need_all_six_cameras(tmp_path):

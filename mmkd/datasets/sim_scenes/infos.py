@@ -187,4 +187,5 @@ def add_sequence_fields(info_file: str, nusc) -> None:
                                                   ann)['instance_token']
             instance['annotation_token'] = ann
     infos['metainfo']['sequence_fields'] = list(SEQUENCE_FIELDS)
+    infos['metainfo']['instance_fields'] = list(INSTANCE_FIELDS)
     mmengine.dump(infos, info_file)
