@@ -2,10 +2,11 @@
 from .digit_scenes import (DIGIT_SCENES_CLASSES, DIGIT_SCENES_PALETTE,
                            DigitScenesDataset, DigitScenesDetDataset,
                            digit_pool_split, make_digit_scenes)
+from .transforms import MultiViewImageResizeCrop
 from .voc_layout import VOCLayoutDataset
 
 __all__ = [
     'DIGIT_SCENES_CLASSES', 'DIGIT_SCENES_PALETTE', 'DigitScenesDataset',
-    'DigitScenesDetDataset', 'VOCLayoutDataset', 'digit_pool_split',
+    'DigitScenesDetDataset', 'MultiViewImageResizeCrop', 'VOCLayoutDataset', 'digit_pool_split',
     'make_digit_scenes'
 ]

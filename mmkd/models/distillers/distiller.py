@@ -68,7 +68,12 @@ class Distiller(nn.Module):
         taps (dict): ``dict(student=dict(name=path), teacher=...)``, see
             :class:`FeatureTaps`.
         losses (dict): Loss name to a loss config with ``student=`` and
-            ``teacher=`` tap names.
+            ``teacher=`` tap names. A tap yielding a list or tuple (FPN
+            levels) gives one loss term per element, summed, unless the
+            loss sets ``takes_sequences = True``. A loss with a
+            ``check_models(name, student, teacher, student_tap,
+            teacher_tap, connector)`` method is given the models at build
+            time to refuse what it cannot work with.
         connectors (dict, optional): Student tap name to a connector config
             or a list of them. Defaults to None.
         teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` to run the
@@ -164,6 +169,17 @@ class Distiller(nn.Module):
                 loss = _build_mmkd(cfg)
             except TypeError as e:
                 raise TypeError(f'distill loss {name!r}: {e}') from e
+            if hasattr(loss, 'check_models'):
+                # what a loss can tell from the models (grids, channels)
+                # fails here rather than after the first step
+                loss.check_models(
+                    name=name,
+                    student=self.student,
+                    teacher=self.teacher,
+                    student_tap=self.student_taps.cfgs[route['student']],
+                    teacher_tap=self.teacher_taps.cfgs[route['teacher']],
+                    connector=self.connectors[route['student']]
+                    if route['student'] in self.connectors else None)
             name = name[len('loss_'):] if name.startswith('loss_') else name
             losses[name] = loss
             self.loss_routes[name] = route
@@ -255,7 +271,8 @@ class Distiller(nn.Module):
     def _call_loss(self, name: str, loss_module: nn.Module, student: Any,
                    teacher: Any, data_samples: Optional[list]) -> Tensor:
         if isinstance(student, (list, tuple)) and isinstance(
-                teacher, (list, tuple)):
+                teacher, (list, tuple)) and not getattr(
+                    loss_module, 'takes_sequences', False):
             if len(student) != len(teacher):
                 raise ValueError(
                     f'distill loss {name!r}: student tap yields '

@@ -12,6 +12,22 @@ TapCfg = Union[str, dict]
 _TAP_KEYS = ('path', 'io')
 
 
+def _snapshot(value: Any) -> Any:
+    """Copy the containers of a captured value, sharing its tensors.
+
+    Models edit their outputs in place after returning them (mmdet3d's
+    ``CenterHead.loss_by_feat`` replaces ``preds[0]['heatmap']`` by its
+    sigmoid); a tap must keep what the module returned.
+    """
+    if isinstance(value, dict):
+        return type(value)((k, _snapshot(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_snapshot(v) for v in value]
+    if isinstance(value, tuple) and not hasattr(value, '_fields'):
+        return tuple(_snapshot(v) for v in value)
+    return value
+
+
 class TapsComplete(Exception):
     """Raised from a forward hook to stop a forward once every tap fired."""
 
@@ -127,7 +143,7 @@ class FeatureTaps:
                 value = output
             else:
                 value = args[0] if len(args) == 1 else args
-            self._buffers[name].append(value)
+            self._buffers[name].append(_snapshot(value))
             if self.stop_when_complete and self._calls is not None and all(
                     len(self._buffers[n]) >= c
                     for n, c in self._calls.items()):

@@ -1,0 +1,4 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+from .lss import LSSViewTransform
+
+__all__ = ['LSSViewTransform']
