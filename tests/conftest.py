@@ -13,3 +13,15 @@ def mmkd_default_scope():
     """Start every test in the mmkd scope, whatever an earlier test set
     (MMEngine's default scope is process-global)."""
     init_default_scope('mmkd')
+
+
+@pytest.fixture(scope='session')
+def tiny_simscenes(tmp_path_factory):
+    """A ``--tiny`` SimScenes root with its info files, made once per run
+    (8 s); tests must not change it."""
+    from mmkd.datasets.sim_scenes.generate import SIZES, make_sim_scenes
+    from mmkd.datasets.sim_scenes.infos import create_infos
+    root = str(tmp_path_factory.mktemp('simscenes'))
+    make_sim_scenes(root, **SIZES['tiny'])
+    create_infos(root, info_prefix='simscenes')
+    return root

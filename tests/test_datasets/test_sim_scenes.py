@@ -84,14 +84,11 @@ def test_camera_sees_lidar_points_of_a_box_on_its_pixels():
     assert (red[:, 0] > red[:, 2] + 10).mean() > 0.95
 
 
-@pytest.fixture(scope='module')
-def tiny_root(tmp_path_factory):
-    from mmkd.datasets.sim_scenes.generate import SIZES, make_sim_scenes
-    from mmkd.datasets.sim_scenes.infos import create_infos
-    root = str(tmp_path_factory.mktemp('simscenes'))
-    make_sim_scenes(root, **SIZES['tiny'])
-    create_infos(root, info_prefix='simscenes')
-    return root
+@pytest.fixture
+def tiny_root(tiny_simscenes):
+    """The session's tiny SimScenes (tests/conftest.py); tests that change
+    files copy it first."""
+    return tiny_simscenes
 
 
 def test_devkit_reads_tables_and_tracks_are_consistent(tiny_root):

@@ -1,11 +1,12 @@
 # mmkd.BEVDetector on SimScenes, sized for CPU: one 0.8 m BEV grid (128 x 128
 # on +-51.2 m) for the LiDAR pillars, the camera LSS and the fused map (64
 # channels each), a SECOND backbone + FPN (128 channels) and a CenterHead
-# with nuScenes' six tasks on 1.6 m cells (64 x 64: the head's convs at
-# 128 x 128 took 5 s a step on 2 cores). This file holds both branches and the fuser;
+# with nuScenes' six tasks on 1.6 m cells (64 x 64; its convs at 128 x 128
+# took 5 s a step on 2 cores). This file holds both branches and the fuser;
 # the LiDAR and camera configs set the other branch to None.
 _base_ = ['../datasets/simscenes_bev.py']
-point_cloud_range = {{_base_.point_cloud_range}}
+# the dataset's range, written out: it is sliced below (pc_range)
+point_cloud_range = [-51.2, -51.2, -5.0, 51.2, 51.2, 3.0]
 voxel_size = [0.8, 0.8, 8.0]
 bev_channels = 64
 image_size = {{_base_.image_size}}

@@ -38,6 +38,12 @@ def _one_map(x, name: str, side: str) -> Tensor:
     return x
 
 
+def _structure(x) -> str:
+    if isinstance(x, (list, tuple)):
+        return f'{type(x).__name__}[{", ".join(_structure(v) for v in x)}]'
+    return type(x).__name__
+
+
 def resample_bev(feats: Tensor, src_range: Sequence[float],
                  dst_range: Sequence[float], dst_shape: Sequence[int]
                  ) -> Tensor:
@@ -252,8 +258,8 @@ class BEVResponseLoss(BEVDistillLoss):
     Both are weighted by the class-agnostic Gaussian box mask and divided by
     its sum (averaged over ranks) + 1e-4; the loss is their sum.
 
-    Reads a CenterHead's output (a tuple over levels of a list over tasks
-    of dicts), one task's dict or a list of task dicts; the tasks'
+    Reads a CenterHead's output (a tuple over tasks of a list over one
+    level of dicts), one task's dict or a list of task dicts; the tasks'
     heatmaps are concatenated before the class max.
 
     Args:
@@ -294,16 +300,17 @@ class BEVResponseLoss(BEVDistillLoss):
     def _tasks(self, outs, side: str) -> List[dict]:
         if isinstance(outs, dict):
             return [outs]
-        if isinstance(outs, tuple) and len(outs) == 1 and isinstance(
-                outs[0], list):
-            outs = outs[0]  # CenterHead: one level
-        if isinstance(outs, (list, tuple)) and outs and all(
-                isinstance(o, dict) for o in outs):
-            return list(outs)
-        raise ValueError(
-            f'BEVResponseLoss: the {side} tap must give CenterHead outputs '
-            '(a tuple over one level of a list of task dicts), got '
-            f'{type(outs).__name__}')
+        tasks = []
+        for task in outs if isinstance(outs, (list, tuple)) else [None]:
+            if isinstance(task, (list, tuple)) and len(task) == 1:
+                task = task[0]  # CenterHead: one list over levels per task
+            if not isinstance(task, dict):
+                raise ValueError(
+                    f'BEVResponseLoss: the {side} tap must give CenterHead '
+                    'outputs (a tuple over tasks of one-level lists of '
+                    f'dicts) or task dicts, got {_structure(outs)}')
+            tasks.append(task)
+        return tasks
 
     def _maps(self, outs, side: str):
         tasks = self._tasks(outs, side)

@@ -3,6 +3,7 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn as nn
 from mmdet3d.models.detectors import Base3DDetector
 from mmdet3d.registry import MODELS as MMDET3D_MODELS
 from mmdet3d.structures import Det3DDataSample
@@ -12,8 +13,14 @@ from mmkd.registry import MODELS
 
 
 def _build(cfg: Optional[dict]):
-    # parts are mmdet3d's (or prefixed: 'mmdet.ResNet', 'mmkd.ConvFuser')
-    return None if cfg is None else MMDET3D_MODELS.build(cfg)
+    # parts are mmdet3d's (or prefixed: 'mmdet.ResNet', 'mmkd.ConvFuser'),
+    # whatever the default scope this detector is built in (mmkd's, as a
+    # distiller's student or teacher)
+    if cfg is None or isinstance(cfg, nn.Module):
+        return cfg
+    cfg = dict(cfg)
+    cfg.setdefault('_scope_', 'mmdet3d')
+    return MMDET3D_MODELS.build(cfg)
 
 
 def _as_4x4(mats: Sequence, device: torch.device) -> Tensor:
@@ -72,7 +79,7 @@ class BEVDetector(Base3DDetector):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
-            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+            data_preprocessor=_build(data_preprocessor), init_cfg=init_cfg)
         lidar = [pts_voxel_encoder, pts_middle_encoder]
         camera = [img_backbone, view_transform]
         self.with_lidar = all(c is not None for c in lidar)

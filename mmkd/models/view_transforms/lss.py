@@ -34,8 +34,9 @@ class LSSViewTransform(BaseModule):
         point_cloud_range (list[float]): (x0, y0, z0, x1, y1, z1) of the BEV
             map in the LiDAR frame.
         bev_cell_size (tuple[float]): (x, y) size of a BEV cell in metres.
-        mid_channels (int, optional): Channels of the depth net's 3x3 conv.
-            Defaults to ``in_channels``.
+        mid_channels (int, optional): Channels of a 3x3 conv + BN + ReLU
+            before the depth net's 1x1 conv. Defaults to None (the 1x1 conv
+            alone, as UniDistill).
         init_cfg (dict, optional): Initialization config. Defaults to None.
 
     Shapes:
@@ -82,15 +83,19 @@ class LSSViewTransform(BaseModule):
         self.register_buffer(
             'frustum', self._frustum(depths), persistent=False)
 
-        mid_channels = mid_channels or in_channels
-        self.depth_net = nn.Sequential(
-            ConvModule(
-                in_channels,
-                mid_channels,
-                3,
-                padding=1,
-                norm_cfg=dict(type='BN2d')),
-            nn.Conv2d(mid_channels, self.num_depth + out_channels, 1))
+        out = self.num_depth + out_channels
+        if mid_channels is None:
+            # UniDistill's camera encoder: one 1x1 conv
+            self.depth_net = nn.Conv2d(in_channels, out, 1)
+        else:
+            self.depth_net = nn.Sequential(
+                ConvModule(
+                    in_channels,
+                    mid_channels,
+                    3,
+                    padding=1,
+                    norm_cfg=dict(type='BN2d')), nn.Conv2d(mid_channels, out,
+                                                           1))
 
     def _frustum(self, depths: Tensor) -> Tensor:
         """(D, h, w, 4) homogeneous (u * d, v * d, d, 1) of every feature

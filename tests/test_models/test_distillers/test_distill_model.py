@@ -473,3 +473,75 @@ def test_teacher_preprocessor_that_breaks_tap_shapes(tmp_path):
             r" tap 'logits' has shape \(2, 3, 16, 16\).*teacher ran on inputs"
             r" of shape \(2, 3, 16, 16\).*data_preprocessor"):
         model(**data, mode='loss')
+
+
+def test_taps_keep_what_a_module_returned():
+    from mmkd.models.distillers.taps import FeatureTaps
+
+    class Head(nn.Module):
+
+        def forward(self, x):
+            return (dict(heatmap=x), )
+
+    class Net(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.head = Head()
+
+        def forward(self, x):
+            out = self.head(x)
+            # as mmdet3d's CenterHead.loss_by_feat does to its predictions
+            out[0]['heatmap'] = out[0]['heatmap'].sigmoid()
+            return out
+
+    net = Net()
+    taps = FeatureTaps(net, dict(head='head'))
+    x = torch.randn(3)
+    assert torch.equal(net(x)[0]['heatmap'], x.sigmoid())
+    assert torch.equal(taps.pop()['head'][0]['heatmap'], x)
+
+
+class SequenceLoss(nn.Module):
+    """Takes whole tap sequences; refuses teachers wider than 8 at build."""
+    takes_sequences = True
+    requires_same_shape = False
+    seen = []
+
+    def check_models(self, name, student, teacher, student_tap, teacher_tap,
+                     connector):
+        SequenceLoss.seen.append((name, student_tap['path'],
+                                  teacher_tap['path'], connector))
+        if teacher.head.out_channels != 3:
+            raise ValueError(f'{name}: teacher head is not 3 classes')
+
+    def forward(self, student, teacher):
+        assert isinstance(student, tuple) and len(student) == 2
+        return sum(s.sum() - t.sum() for s, t in zip(student, teacher)) * 0
+
+
+def test_losses_may_take_sequences_and_check_the_models(tmp_path):
+    MODELS.register_module('SequenceLoss', module=SequenceLoss, force=True)
+    try:
+        _, ckpt = save_teacher(tmp_path)
+        SequenceLoss.seen.clear()
+        cfg = distill_cfg(
+            ckpt,
+            # the shared head runs on both levels: a 2-tuple per step
+            taps=dict(student=dict(h='head'), teacher=dict(h='head')),
+            losses=dict(seq=dict(type='SequenceLoss', student='h',
+                                 teacher='h')))
+        model = MODELS.build(cfg)
+        assert SequenceLoss.seen == [('seq', 'head', 'head', None)]
+        losses = model(**model.data_preprocessor(make_batch(), True),
+                       mode='loss')
+        assert 'distill.loss_seq' in losses
+        cfg['teacher'] = dict(type='ToySegmentor', width=8, num_classes=4)
+        _, ckpt4 = save_teacher(tmp_path, name='t4.pth')
+        teacher4 = ToySegmentor(width=8, num_classes=4)
+        torch.save(dict(state_dict=teacher4.state_dict()), ckpt4)
+        cfg['teacher_ckpt'] = ckpt4
+        with pytest.raises(ValueError, match='seq: teacher head is not 3'):
+            MODELS.build(cfg)
+    finally:
+        MODELS.module_dict.pop('SequenceLoss')

@@ -1,0 +1,39 @@
+# UniDistill on nuScenes (the paper's setting): a camera student from
+# a LiDAR teacher, with this path's official weights:
+# feature 100, relation 40, response 10.
+# Train the teacher first (tools/train.py on the teacher config below).
+_base_ = [
+    './bev-camera_r50-lss_second-secfpn_20e_nus.py',
+    '../_base_/distill/unidistill_bev.py'
+]
+
+model = dict(
+    _delete_=True,
+    type='mmkd.DistillModel',
+    student={{_base_.model}},
+    teacher=dict(cfg_path='{{fileDirname}}/'
+                 'bev-lidar_voxel0075_second-secfpn_20e_nus.py'),
+    teacher_ckpt='work_dirs/'
+    'bev-lidar_voxel0075_second-secfpn_20e_nus/epoch_20.pth',
+    taps=dict(
+        student={{_base_.camera_taps}},
+        teacher={{_base_.lidar_taps}}),
+    losses=dict(
+        feature=dict(
+            type='mmkd.BEVKeypointFeatureLoss',
+            point_cloud_range={{_base_.point_cloud_range}},
+            loss_weight=100.0,
+            student='bev',
+            teacher='bev'),
+        relation=dict(
+            type='mmkd.BEVKeypointRelationLoss',
+            point_cloud_range={{_base_.point_cloud_range}},
+            loss_weight=40.0,
+            student='neck',
+            teacher='neck'),
+        response=dict(
+            type='mmkd.BEVResponseLoss',
+            point_cloud_range={{_base_.point_cloud_range}},
+            loss_weight=10.0,
+            student='head',
+            teacher='head')))
