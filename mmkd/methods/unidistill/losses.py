@@ -117,9 +117,8 @@ class BEVDistillLoss(nn.Module):
                      connector: Optional[nn.Module]) -> None:
         """Refuse grids and channels that do not match, at build time."""
         s_grid, t_grid = bev_grid(student), bev_grid(teacher)
-        x0, y0, _, x1, y1, _ = self.point_cloud_range
         if s_grid is not None and not _close(s_grid['point_cloud_range'],
-                                             (x0, y0, x1, y1)):
+                                             _xy(self.point_cloud_range)):
             raise ValueError(
                 f'distill loss {name!r}: point_cloud_range '
                 f'{self.point_cloud_range} differs from the x/y range of the '
@@ -162,6 +161,11 @@ class BEVDistillLoss(nn.Module):
                 'add connectors=dict(<student tap>=dict(type='
                 f"'mmkd.ConvConnector', in_channels={s_ch}, "
                 f'out_channels={t_ch}))')
+
+
+def _xy(point_cloud_range: Sequence[float]) -> tuple:
+    x0, y0, _, x1, y1, _ = point_cloud_range
+    return x0, y0, x1, y1
 
 
 def _close(a, b) -> bool:
@@ -334,8 +338,8 @@ class BEVResponseLoss(BEVDistillLoss):
                 f'channels; teacher {t_keys}, {t_hm.shape[1]}, '
                 f'{t_reg.shape[1]}')
         t_hm, t_reg = t_hm.detach(), t_reg.detach()
-        if t_hm.shape[-2:] != s_hm.shape[-2:] or \
-                self.teacher_range != self.point_cloud_range:
+        if t_hm.shape[-2:] != s_hm.shape[-2:] or not _close(
+                _xy(self.teacher_range), _xy(self.point_cloud_range)):
             if not self.resample_teacher:
                 raise ValueError(
                     f'BEVResponseLoss: student heatmaps are '

@@ -1,6 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Lift-splat-shoot (Philion & Fidler, ECCV 2020) for multi-view cameras."""
-from typing import Sequence, Tuple
+from typing import Sequence
 
 import torch
 import torch.nn as nn
