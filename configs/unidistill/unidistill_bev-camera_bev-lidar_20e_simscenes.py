@@ -1,15 +1,15 @@
 # UniDistill on SimScenes: a LiDAR student from a camera teacher,
 # with this path's official weights: feature 10, relation 5, response 1.
 # Train the teacher first (tools/train.py on the teacher config below).
-_base_ = [
-    './bev-lidar_pillar08_second-secfpn_20e_simscenes.py',
-    '../_base_/distill/unidistill_bev.py'
-]
+# The LiDAR <- camera path of the camera <- LiDAR config: the same data,
+# schedule and losses; student and teacher swapped, its own weights.
+_base_ = ['./unidistill_bev-lidar_bev-camera_20e_simscenes.py']
 
 model = dict(
-    _delete_=True,
-    type='mmkd.DistillModel',
-    student={{_base_.model}},
+    student=dict(
+        _delete_=True,
+        cfg_path='{{fileDirname}}/'
+        'bev-lidar_pillar08_second-secfpn_20e_simscenes.py'),
     teacher=dict(cfg_path='{{fileDirname}}/'
                  'bev-camera_r18-lss_second-secfpn_20e_simscenes.py'),
     teacher_ckpt='work_dirs/'
@@ -18,21 +18,6 @@ model = dict(
         student={{_base_.lidar_taps}},
         teacher={{_base_.camera_taps}}),
     losses=dict(
-        feature=dict(
-            type='mmkd.BEVKeypointFeatureLoss',
-            point_cloud_range={{_base_.point_cloud_range}},
-            loss_weight=10.0,
-            student='bev',
-            teacher='bev'),
-        relation=dict(
-            type='mmkd.BEVKeypointRelationLoss',
-            point_cloud_range={{_base_.point_cloud_range}},
-            loss_weight=5.0,
-            student='neck',
-            teacher='neck'),
-        response=dict(
-            type='mmkd.BEVResponseLoss',
-            point_cloud_range={{_base_.point_cloud_range}},
-            loss_weight=1.0,
-            student='head',
-            teacher='head')))
+        feature=dict(loss_weight=10.0),
+        relation=dict(loss_weight=5.0),
+        response=dict(loss_weight=1.0)))

@@ -39,7 +39,9 @@ def test_each_path_has_the_official_weights_and_its_teacher(
     teacher_cfg = cfg.model.teacher.cfg_path
     assert osp.isfile(teacher_cfg) and f'bev-{teacher}_' in teacher_cfg
     assert osp.basename(teacher_cfg)[:-3] in cfg.model.teacher_ckpt
-    student_model = cfg.model.student
+    # a config may name its student by file (the LiDAR <- camera paths)
+    from mmkd.models.distillers.teacher import resolve_model_cfg
+    student_model = resolve_model_cfg(cfg.model.student, 'student')
     assert (student_model.view_transform is not None) == (student !=
                                                           'lidar')
     assert (student_model.pts_middle_encoder is not None) == (student !=

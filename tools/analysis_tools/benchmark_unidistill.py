@@ -91,16 +91,13 @@ def main(argv=None):
 
     runs = {}
     for seed in args.seeds:
-        for student, teacher in paths:
-            base = f'{student} alone'
+        for student in dict.fromkeys(s for s, _ in paths):
             work_dir = osp.join(args.work_dir, f'seed{seed}',
                                 f'{student}_alone')
-            if len(runs.get(base, [])) <= args.seeds.index(seed):
-                ckpt = demo.train(MODELS[student], work_dir, seed, options)
-                runs.setdefault(base, []).append(
-                    scores(demo.test(MODELS[student], ckpt, work_dir,
-                                     options)))
-            name = f'{student} <- {teacher}'
+            ckpt = demo.train(MODELS[student], work_dir, seed, options)
+            runs.setdefault(f'{student} alone', []).append(
+                scores(demo.test(MODELS[student], ckpt, work_dir, options)))
+        for student, teacher in paths:
             config = distill_config(student, teacher)
             work_dir = osp.join(args.work_dir, f'seed{seed}',
                                 f'{student}_from_{teacher}')
@@ -108,7 +105,7 @@ def main(argv=None):
                 f'model.teacher_ckpt={teachers[teacher]["ckpt"]}'
             ]
             ckpt = demo.train(config, work_dir, seed, run_options)
-            runs.setdefault(name, []).append(
+            runs.setdefault(f'{student} <- {teacher}', []).append(
                 scores(demo.test(config, ckpt, work_dir, run_options)))
 
     rows = {
