@@ -360,3 +360,65 @@ def test_benchmark_demo_aggregates_seeds(tmp_path, monkeypatch, capsys):
     assert '| bpkd | 60.00 | 62.00 | 30.00 | 32.00 | 61.00 +- 1.41 |' in out
     with pytest.raises(ValueError, match='NAME=CONFIG'):
         benchmark_demo.main(['--distill-configs', 'student=x.py'])
+
+
+def test_benchmark_unidistill_tests_on_the_heldout_root(
+        tmp_path, monkeypatch, capsys):
+    """Every checkpoint is tested on val and on the held-out root's val; the
+    distilled student gets the trained teacher; a missing root fails."""
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+    import benchmark_unidistill
+    demo = benchmark_unidistill.demo
+    heldout = tmp_path / 'heldout'
+    heldout.mkdir()
+    (heldout / 'simscenes_infos_val.pkl').write_bytes(b'')
+    trained, tested = [], []
+
+    def fake_train(config, work_dir, seed, options):
+        trained.append((osp.relpath(work_dir, tmp_path), seed, options))
+        return osp.join(work_dir, 'epoch_20.pth')
+
+    def fake_test(config, ckpt, work_dir, options):
+        tested.append((osp.relpath(work_dir, tmp_path), options))
+        score = dict(teacher_lidar=30, camera_alone=2,
+                     camera_from_lidar=3)[osp.basename(osp.dirname(ckpt))]
+        score += 10 * ('heldout' in work_dir)
+        seed = int(work_dir.split('seed')[-1][0]) if 'seed' in work_dir else 0
+        return {benchmark_unidistill.PREFIX + 'mAP': (score + seed) / 100,
+                benchmark_unidistill.PREFIX + 'NDS': (score + 1) / 100}
+
+    monkeypatch.setattr(demo, 'train', fake_train)
+    monkeypatch.setattr(demo, 'test', fake_test)
+    benchmark_unidistill.main([
+        '--seeds', '0', '2', '--work-dir',
+        str(tmp_path), '--heldout',
+        str(heldout)
+    ])
+    assert [t[:2] for t in trained] == [
+        ('teacher_lidar', 0), (osp.join('seed0', 'camera_alone'), 0),
+        (osp.join('seed0', 'camera_from_lidar'), 0),
+        (osp.join('seed2', 'camera_alone'), 2),
+        (osp.join('seed2', 'camera_from_lidar'), 2)]
+    teacher_ckpt = osp.join(str(tmp_path), 'teacher_lidar', 'epoch_20.pth')
+    assert trained[-1][2] == [f'model.teacher_ckpt={teacher_ckpt}']
+    root = str(heldout) + '/'
+    heldout_options = [
+        f'test_dataloader.dataset.data_root={root}',
+        f'test_evaluator.data_root={root}',
+        f'test_evaluator.ann_file={root}simscenes_infos_val.pkl'
+    ]
+    assert (osp.join('seed2', 'camera_from_lidar', 'heldout'),
+            [f'model.teacher_ckpt={teacher_ckpt}'] + heldout_options) in tested
+    assert (osp.join('seed2', 'camera_alone'), []) in tested
+    with open(tmp_path / 'benchmark.json') as f:
+        result = json.load(f)
+    distilled = result['results']['heldout']['camera <- lidar']['mAP']
+    assert distilled['per_seed'] == [13, 15] and distilled['mean'] == 14
+    assert result['results']['val']['camera alone']['mAP']['per_seed'] == [
+        2, 4]
+    assert result['teachers']['lidar']['heldout']['mAP'] == 0.4
+    out = capsys.readouterr().out
+    assert '| camera <- lidar | 3.00 | 5.00 | 4.00 +- 1.41 |' in out
+    assert '| camera <- lidar | 13.00 | 15.00 | 14.00 +- 1.41 |' in out
+    with pytest.raises(FileNotFoundError, match='simscenes_infos_val.pkl'):
+        benchmark_unidistill.main(['--heldout', str(tmp_path / 'missing')])

@@ -9,11 +9,14 @@ distilled student (the path's UniDistill config with that teacher) are
 trained with the same seed. Runs use the user-facing ``tools/train.py`` /
 ``tools/test.py`` and are reused when finished. NuScenesMetric mAP and NDS
 on SimScenes val (per seed, mean and standard deviation) are printed as a
-markdown table and written to ``<work-dir>/benchmark.json``.
+markdown table and written to ``<work-dir>/benchmark.json``. With
+``--heldout ROOT`` every checkpoint is also tested on the val split of
+another SimScenes root (scenes generated with another seed), which no
+setting was chosen on.
 
 Example:
     python tools/analysis_tools/benchmark_unidistill.py --paths camera-lidar \
-        --seeds 0 1 2
+        --seeds 0 1 2 --heldout data/simscenes_heldout
 """
 import argparse
 import json
@@ -59,7 +62,27 @@ def parse_args(argv=None):
         nargs='+',
         default=[],
         help='key=value overrides of every run (e.g. train_cfg.max_epochs)')
+    parser.add_argument(
+        '--heldout',
+        metavar='ROOT',
+        help='also test every checkpoint on the val split of this SimScenes '
+        'root (tools/dataset_converters/sim_scenes.py ROOT --seed S)')
     return parser.parse_args(argv)
+
+
+def heldout_options(root: str) -> list:
+    """Overrides that point the test split at another SimScenes root."""
+    root = root.rstrip('/') + '/'
+    ann_file = root + 'simscenes_infos_val.pkl'
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(
+            f'--heldout {root}: {ann_file} not found; generate it with '
+            f'python tools/dataset_converters/sim_scenes.py {root} --seed S')
+    return [
+        f'test_dataloader.dataset.data_root={root}',
+        f'test_evaluator.data_root={root}',
+        f'test_evaluator.ann_file={ann_file}'
+    ]
 
 
 def summarise(values):
@@ -77,6 +100,19 @@ def scores(metrics: dict) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     options = list(args.cfg_options)
+    splits = dict(val=[])
+    if args.heldout:
+        splits['heldout'] = heldout_options(args.heldout)
+
+    def evaluate(config, ckpt, work_dir, run_options):
+        """Scores of ``ckpt`` per split."""
+        return {
+            split: scores(
+                demo.test(config, ckpt,
+                          work_dir if split == 'val' else osp.join(
+                              work_dir, split), run_options + split_options))
+            for split, split_options in splits.items()
+        }
     given = dict(item.split('=', 1) for item in args.teacher_ckpt)
     paths = [p.split('-') for p in args.paths]
 
@@ -86,8 +122,7 @@ def main(argv=None):
         ckpt = given.get(modality) or demo.train(
             MODELS[modality], work_dir, args.teacher_seed, options)
         teachers[modality] = dict(
-            ckpt=ckpt,
-            **scores(demo.test(MODELS[modality], ckpt, work_dir, options)))
+            ckpt=ckpt, **evaluate(MODELS[modality], ckpt, work_dir, options))
 
     runs = {}
     for seed in args.seeds:
@@ -96,7 +131,7 @@ def main(argv=None):
                                 f'{student}_alone')
             ckpt = demo.train(MODELS[student], work_dir, seed, options)
             runs.setdefault(f'{student} alone', []).append(
-                scores(demo.test(MODELS[student], ckpt, work_dir, options)))
+                evaluate(MODELS[student], ckpt, work_dir, options))
         for student, teacher in paths:
             config = distill_config(student, teacher)
             work_dir = osp.join(args.work_dir, f'seed{seed}',
@@ -106,18 +141,24 @@ def main(argv=None):
             ]
             ckpt = demo.train(config, work_dir, seed, run_options)
             runs.setdefault(f'{student} <- {teacher}', []).append(
-                scores(demo.test(config, ckpt, work_dir, run_options)))
+                evaluate(config, ckpt, work_dir, run_options))
 
     rows = {
-        name: {m: summarise([r[m] for r in results])
-               for m in METRICS}
-        for name, results in runs.items()
+        split: {
+            name: {
+                m: summarise([r[split][m] for r in results])
+                for m in METRICS
+            }
+            for name, results in runs.items()
+        }
+        for split in splits
     }
     result = dict(
         seeds=args.seeds,
         teacher_seed=args.teacher_seed,
         teachers=teachers,
         options=options,
+        heldout=args.heldout,
         configs=dict(MODELS, **{
             f'{s}-{t}': distill_config(s, t)
             for s, t in paths
@@ -125,14 +166,21 @@ def main(argv=None):
         results=rows)
     with open(osp.join(args.work_dir, 'benchmark.json'), 'w') as f:
         json.dump(result, f, indent=2)
-    print(f'\nSimScenes val, NuScenesMetric (%), seeds {args.seeds}; '
-          f'teachers (seed {args.teacher_seed}): ' + ', '.join(
-              f'{m} mAP {t["mAP"] * 100:.2f} NDS {t["NDS"] * 100:.2f}'
-              for m, t in teachers.items()) + '\n')
-    print('| model | ' + ' | '.join(f'mAP seed {s}' for s in args.seeds) +
-          ' | mAP | ' + ' | '.join(f'NDS seed {s}' for s in args.seeds) +
+    for split in splits:
+        data = 'val' if split == 'val' else f'{args.heldout} val'
+        print(f'\nSimScenes {data}, NuScenesMetric (%), seeds {args.seeds}; '
+              f'teachers (seed {args.teacher_seed}): ' + ', '.join(
+                  f'{m} mAP {t[split]["mAP"] * 100:.2f} '
+                  f'NDS {t[split]["NDS"] * 100:.2f}'
+                  for m, t in teachers.items()) + '\n')
+        print_table(rows[split], args.seeds)
+
+
+def print_table(rows: dict, seeds: list):
+    print('| model | ' + ' | '.join(f'mAP seed {s}' for s in seeds) +
+          ' | mAP | ' + ' | '.join(f'NDS seed {s}' for s in seeds) +
           ' | NDS |')
-    print('|---' * (2 * len(args.seeds) + 3) + '|')
+    print('|---' * (2 * len(seeds) + 3) + '|')
     for name, row in rows.items():
         cells = []
         for m in METRICS:
