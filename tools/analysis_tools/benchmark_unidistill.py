@@ -113,6 +113,7 @@ def main(argv=None):
                               work_dir, split), run_options + split_options))
             for split, split_options in splits.items()
         }
+
     given = dict(item.split('=', 1) for item in args.teacher_ckpt)
     paths = [p.split('-') for p in args.paths]
 
