@@ -1,9 +1,9 @@
 # UniDistill on SimScenes: a camera student from a LiDAR teacher, with
 # this path's official relation and response weights (40, 10) and feature
-# weight 10, not 100: the single-layer pillar map here has an L1 of ~1 per
-# element against the camera's, so 100 made the feature loss ~20x the
-# detection loss and the student worse than the camera alone (the official
-# weights on nuScenes; measurements in docs/methods/unidistill.md).
+# weight 10, not 100: the camera cannot copy the single-layer pillar map
+# here, and at 100 the feature loss stayed ten times the detection losses
+# and the student ended worse than the camera alone (the official weights
+# on nuScenes; measurements in docs/methods/unidistill.md).
 # Train the teacher first (tools/train.py on the teacher config below).
 _base_ = [
     './bev-camera_r18-lss_second-secfpn_20e_simscenes.py',
