@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install (if needed) and run the test suite. Arguments go to pytest.
+# Install (if needed) and run the test suite in mmkd's environment (.venv,
+# see tools/install.sh). Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install.sh
-${PYTHON:-python3} -m pytest tests "$@"
+source tools/python_env.sh
+"$PYTHON" -m pytest tests "$@"

@@ -19,6 +19,11 @@ else
     TASKS_PER_NODE=${TASKS_PER_NODE:-${GPUS}}
 fi
 
+# the interpreter is resolved here, on the submitting node, as an absolute
+# path: the tasks run it on every node of the job (a shared file system)
+source "$(dirname "$0")/python_env.sh"
+mmkd_require_python
+
 PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
 srun -p ${PARTITION} \
     --job-name=${JOB_NAME} \
@@ -28,4 +33,4 @@ srun -p ${PARTITION} \
     --cpus-per-task=${CPUS_PER_TASK} \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    python -u tools/test.py ${CONFIG} ${CHECKPOINT} --launcher="slurm" ${PY_ARGS}
+    "$PYTHON" -u tools/test.py ${CONFIG} ${CHECKPOINT} --launcher="slurm" ${PY_ARGS}

@@ -3,6 +3,7 @@
 import os
 import os.path as osp
 import subprocess
+import sys
 
 import torch
 from mmengine.registry import init_default_scope
@@ -29,6 +30,8 @@ def run_dist(script: str, config: str, *args: str, port: int) -> str:
         os.environ,
         PORT=str(port),
         OMP_NUM_THREADS='1',
+        # the scripts run the interpreter the suite runs in
+        PYTHON=sys.executable,
         PYTHONPATH=os.pathsep.join(
             [HELPERS, os.environ.get('PYTHONPATH', '')]))
     proc = subprocess.run(['bash', script, config, *args],

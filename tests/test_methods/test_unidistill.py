@@ -127,8 +127,9 @@ def test_feature_loss_equals_its_formula():
         (at_cells(s[1], CELLS) - at_cells(t[1], CELLS)).abs().mean(),
         (at_cells(s[1], cells2) - at_cells(t[1], cells2)).abs().mean()
     ]
-    assert loss.item() == pytest.approx(3 * sum(per_box) / (3 + 1e-4),
-                                        rel=1e-5)
+    # a float, not a 0-d tensor: pytest>=9 iterates tensors given to approx
+    expected = 3 * sum(per_box).item() / (3 + 1e-4)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_relation_loss_equals_its_formula():
