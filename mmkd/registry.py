@@ -5,7 +5,15 @@ Each registry lists the packages that register into it (``locations``), so
 ``import mmkd`` or ``default_scope='mmkd'`` is enough to find every module; no
 ``register_all_modules`` call is needed. Types from other scopes are borrowed
 with a prefix, e.g. ``type='mmseg.EncoderDecoder'``.
+
+The engine's packages are imported at the first look-up; the method packages
+(``mmkd.methods.<method>``) and the mmdet3d-based BEV parts
+(``mmkd.models.bev``) only when a config names one of their types
+(``LAZY_TYPES``), so an engine-only config never imports them or mmdet3d.
 """
+from importlib import import_module
+from typing import Dict
+
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
@@ -29,7 +37,41 @@ from mmengine.registry import \
     WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
-_MODEL_LOCATIONS = ['mmkd.models', 'mmkd.methods']
+#: registry name -> type name -> the package registering it, imported on
+#: demand; tests/test_registry.py checks it against the packages
+LAZY_TYPES: Dict[str, Dict[str, str]] = {
+    'model': {
+        'BEVDetector': 'mmkd.models.bev',
+        'ConvFuser': 'mmkd.models.bev',
+        'LSSViewTransform': 'mmkd.models.bev',
+        'BoundaryBodyLoss': 'mmkd.methods.bpkd',
+        'BoundaryEdgeLoss': 'mmkd.methods.bpkd',
+        'LPLDDetector': 'mmkd.methods.lpld',
+        'LPLDLoss': 'mmkd.methods.lpld',
+        'BEVKeypointFeatureLoss': 'mmkd.methods.unidistill',
+        'BEVKeypointRelationLoss': 'mmkd.methods.unidistill',
+        'BEVResponseLoss': 'mmkd.methods.unidistill',
+    },
+    'transform': {
+        'LPLDStrongAugment': 'mmkd.methods.lpld',
+    },
+}
+
+
+class LazyRegistry(Registry):
+    """A registry that imports the package of a type named in
+    :data:`LAZY_TYPES` the first time it is looked up."""
+
+    def get(self, key: str):
+        scope, real_key = self.split_scope_key(key)
+        package = LAZY_TYPES.get(self.name, {}).get(real_key)
+        if package is not None and scope in (None, self._scope) and \
+                real_key not in self._module_dict:
+            import_module(package)
+        return super().get(key)
+
+
+_MODEL_LOCATIONS = ['mmkd.models']
 
 RUNNERS = Registry(
     'runner', parent=MMENGINE_RUNNERS, locations=['mmkd.engine'])
@@ -38,21 +80,17 @@ RUNNER_CONSTRUCTORS = Registry(
     parent=MMENGINE_RUNNER_CONSTRUCTORS,
     locations=['mmkd.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['mmkd.engine'])
-HOOKS = Registry(
-    'hook', parent=MMENGINE_HOOKS, locations=['mmkd.engine', 'mmkd.methods'])
+HOOKS = LazyRegistry(
+    'hook', parent=MMENGINE_HOOKS, locations=['mmkd.engine'])
 
-DATASETS = Registry(
-    'dataset',
-    parent=MMENGINE_DATASETS,
-    locations=['mmkd.datasets', 'mmkd.methods'])
+DATASETS = LazyRegistry(
+    'dataset', parent=MMENGINE_DATASETS, locations=['mmkd.datasets'])
 DATA_SAMPLERS = Registry(
     'data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['mmkd.datasets'])
-TRANSFORMS = Registry(
-    'transform',
-    parent=MMENGINE_TRANSFORMS,
-    locations=['mmkd.datasets', 'mmkd.methods'])
+TRANSFORMS = LazyRegistry(
+    'transform', parent=MMENGINE_TRANSFORMS, locations=['mmkd.datasets'])
 
-MODELS = Registry(
+MODELS = LazyRegistry(
     'model', parent=MMENGINE_MODELS, locations=_MODEL_LOCATIONS)
 MODEL_WRAPPERS = Registry(
     'model_wrapper',
@@ -76,17 +114,13 @@ PARAM_SCHEDULERS = Registry(
     parent=MMENGINE_PARAM_SCHEDULERS,
     locations=['mmkd.engine'])
 
-METRICS = Registry(
-    'metric',
-    parent=MMENGINE_METRICS,
-    locations=['mmkd.evaluation', 'mmkd.methods'])
+METRICS = LazyRegistry(
+    'metric', parent=MMENGINE_METRICS, locations=['mmkd.evaluation'])
 EVALUATOR = Registry(
     'evaluator', parent=MMENGINE_EVALUATOR, locations=['mmkd.evaluation'])
 
-TASK_UTILS = Registry(
-    'task util',
-    parent=MMENGINE_TASK_UTILS,
-    locations=['mmkd.models', 'mmkd.methods'])
+TASK_UTILS = LazyRegistry(
+    'task util', parent=MMENGINE_TASK_UTILS, locations=['mmkd.models'])
 LOG_PROCESSORS = Registry(
     'log_processor',
     parent=MMENGINE_LOG_PROCESSORS,

@@ -1,6 +1,5 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+# ``mmkd.models.bev`` (mmdet3d parts) is imported on demand by the registry.
 from .losses import *  # noqa: F401,F403
 from .distillers import *  # noqa: F401,F403
-from .detectors import *  # noqa: F401,F403
-from .fusion_layers import *  # noqa: F401,F403
-from .view_transforms import *  # noqa: F401,F403
+from .utils import *  # noqa: F401,F403

@@ -10,9 +10,9 @@ from mmdet3d.structures import Det3DDataSample, LiDARInstance3DBoxes
 from mmengine.structures import InstanceData
 
 from mmkd.methods.unidistill import (BEVKeypointFeatureLoss,
-                                     BEVKeypointRelationLoss, BEVResponseLoss,
-                                     box_keypoints, gaussian_box_mask,
-                                     resample_bev, sample_keypoints)
+                                     BEVKeypointRelationLoss, BEVResponseLoss)
+from mmkd.models.utils import (box_keypoints, gaussian_box_mask,
+                               resample_bev, sample_keypoints)
 
 # an 8 m x 8 m grid of 1 m cells: cell (ix, iy) has its centre at
 # (ix + 0.5, iy + 0.5)

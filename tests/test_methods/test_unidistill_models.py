@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
-from mmkd.models import ConvFuser, LSSViewTransform
+from mmkd.models.bev import ConvFuser, LSSViewTransform
 from mmkd.datasets import MultiViewImageResizeCrop
 from mmkd_testing import ROOT, save_random_teacher
 

@@ -1,13 +1,11 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """UniDistill: cross-modality knowledge distillation for BEV 3D detection
-(Zhou et al., CVPR 2023)."""
-from .gaussian_mask import gaussian_box_mask, gaussian_radius
-from .keypoints import box_keypoints, gt_boxes, sample_keypoints
+(Zhou et al., CVPR 2023). Its BEV helpers (box key points, Gaussian mask,
+grids) are shared engine code in :mod:`mmkd.models.utils`."""
 from .losses import (REG_KEYS, BEVDistillLoss, BEVKeypointFeatureLoss,
-                     BEVKeypointRelationLoss, BEVResponseLoss, resample_bev)
+                     BEVKeypointRelationLoss, BEVResponseLoss)
 
 __all__ = [
     'BEVDistillLoss', 'BEVKeypointFeatureLoss', 'BEVKeypointRelationLoss',
-    'BEVResponseLoss', 'REG_KEYS', 'box_keypoints', 'gaussian_box_mask',
-    'gaussian_radius', 'gt_boxes', 'resample_bev', 'sample_keypoints'
+    'BEVResponseLoss', 'REG_KEYS'
 ]

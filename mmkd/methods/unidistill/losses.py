@@ -9,9 +9,10 @@ from mmengine.dist import all_reduce
 from torch import Tensor
 
 from mmkd.registry import MODELS
-from .gaussian_mask import gaussian_box_mask
-from .grids import bev_grid, num_classes, out_channels
-from .keypoints import box_keypoints, gt_boxes, sample_keypoints
+from mmkd.models.utils import (bev_grid, box_keypoints, format_grid,
+                               gaussian_box_mask, gt_boxes, num_classes,
+                               out_channels, range_xy, resample_bev,
+                               same_grid, sample_keypoints, values_close)
 
 #: CenterHead regression outputs, in the order they are concatenated
 REG_KEYS = ('reg', 'height', 'dim', 'rot', 'vel', 'iou')
@@ -42,22 +43,6 @@ def _structure(x) -> str:
     if isinstance(x, (list, tuple)):
         return f'{type(x).__name__}[{", ".join(_structure(v) for v in x)}]'
     return type(x).__name__
-
-
-def resample_bev(feats: Tensor, src_range: Sequence[float],
-                 dst_range: Sequence[float], dst_shape: Sequence[int]
-                 ) -> Tensor:
-    """Bilinearly resample a BEV map onto another grid's cell centres."""
-    H, W = dst_shape
-    x0, y0, _, x1, y1, _ = dst_range
-    xs = x0 + (torch.arange(W, device=feats.device) + 0.5) * (x1 - x0) / W
-    ys = y0 + (torch.arange(H, device=feats.device) + 0.5) * (y1 - y0) / H
-    sx0, sy0, _, sx1, sy1, _ = src_range
-    gx = 2 * (xs - sx0) / (sx1 - sx0) - 1
-    gy = 2 * (ys - sy0) / (sy1 - sy0) - 1
-    grid = torch.stack(torch.meshgrid(gy, gx, indexing='ij')[::-1], dim=-1)
-    grid = grid.expand(feats.shape[0], H, W, 2).to(feats.dtype)
-    return F.grid_sample(feats, grid, align_corners=False)
 
 
 class BEVDistillLoss(nn.Module):
@@ -117,19 +102,19 @@ class BEVDistillLoss(nn.Module):
                      connector: Optional[nn.Module]) -> None:
         """Refuse grids and channels that do not match, at build time."""
         s_grid, t_grid = bev_grid(student), bev_grid(teacher)
-        if s_grid is not None and not _close(s_grid['point_cloud_range'],
-                                             _xy(self.point_cloud_range)):
+        if s_grid is not None and not values_close(s_grid['point_cloud_range'],
+                                             range_xy(self.point_cloud_range)):
             raise ValueError(
                 f'distill loss {name!r}: point_cloud_range '
                 f'{self.point_cloud_range} differs from the x/y range of the '
                 f"student's head {list(s_grid['point_cloud_range'])}")
-        if s_grid is not None and t_grid is not None and not _same_grid(
+        if s_grid is not None and t_grid is not None and not same_grid(
                 s_grid, t_grid):
             if not self.resample_teacher:
                 raise ValueError(
                     f'distill loss {name!r}: the teacher and the student BEV '
-                    f'grids differ (student {_fmt(s_grid)}, teacher '
-                    f'{_fmt(t_grid)}); give both models one grid, or set '
+                    f'grids differ (student {format_grid(s_grid)}, teacher '
+                    f'{format_grid(t_grid)}); give both models one grid, or set '
                     'resample_teacher=True to read the teacher on its own '
                     'grid')
             if self.teacher_point_cloud_range is None:
@@ -161,27 +146,6 @@ class BEVDistillLoss(nn.Module):
                 'add connectors=dict(<student tap>=dict(type='
                 f"'mmkd.ConvConnector', in_channels={s_ch}, "
                 f'out_channels={t_ch}))')
-
-
-def _xy(point_cloud_range: Sequence[float]) -> tuple:
-    x0, y0, _, x1, y1, _ = point_cloud_range
-    return x0, y0, x1, y1
-
-
-def _close(a, b) -> bool:
-    return all(abs(float(x) - float(y)) < 1e-4 for x, y in zip(a, b))
-
-
-def _same_grid(a: dict, b: dict) -> bool:
-    cell_a = [v * a['out_size_factor'] for v in a['voxel_size']]
-    cell_b = [v * b['out_size_factor'] for v in b['voxel_size']]
-    return _close(a['point_cloud_range'], b['point_cloud_range']) and _close(
-        cell_a, cell_b)
-
-
-def _fmt(grid: dict) -> str:
-    return (f"range {list(grid['point_cloud_range'])}, voxel "
-            f"{list(grid['voxel_size'])}, stride {grid['out_size_factor']}")
 
 
 class _KeypointLoss(BEVDistillLoss):
@@ -338,8 +302,8 @@ class BEVResponseLoss(BEVDistillLoss):
                 f'channels; teacher {t_keys}, {t_hm.shape[1]}, '
                 f'{t_reg.shape[1]}')
         t_hm, t_reg = t_hm.detach(), t_reg.detach()
-        if t_hm.shape[-2:] != s_hm.shape[-2:] or not _close(
-                _xy(self.teacher_range), _xy(self.point_cloud_range)):
+        if t_hm.shape[-2:] != s_hm.shape[-2:] or not values_close(
+                range_xy(self.teacher_range), range_xy(self.point_cloud_range)):
             if not self.resample_teacher:
                 raise ValueError(
                     f'BEVResponseLoss: student heatmaps are '
