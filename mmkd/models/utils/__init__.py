@@ -6,9 +6,12 @@ from .bev_grids import (bev_grid, format_grid, num_classes, out_channels,
 from .bev_keypoints import (box_keypoints, gt_boxes, in_range,
                             sample_keypoints)
 from .gaussian_mask import gaussian_box_mask, gaussian_radius
+from .gt_masks import (BEVBoxFootprintMask, BEVGaussianCenterMask,
+                       ImageBoxMask, SegClassMask, rotated_box_footprint)
 
 __all__ = [
-    'bev_grid', 'box_keypoints', 'format_grid', 'gaussian_box_mask',
+    'BEVBoxFootprintMask', 'BEVGaussianCenterMask', 'ImageBoxMask',
+    'SegClassMask', 'rotated_box_footprint', 'bev_grid', 'box_keypoints', 'format_grid', 'gaussian_box_mask',
     'gaussian_radius', 'gt_boxes', 'in_range', 'num_classes', 'out_channels',
     'range_xy', 'resample_bev', 'same_grid', 'sample_keypoints',
     'values_close'
