@@ -10,7 +10,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from torch import Tensor
 
-from mmkd.registry import MODELS
+from mmkd.registry import MODELS, TASK_UTILS
 from .taps import FeatureTaps, TapsComplete
 
 _SIDES = ('student', 'teacher')
@@ -73,7 +73,12 @@ class Distiller(nn.Module):
             loss sets ``takes_sequences = True``. A loss with a
             ``check_models(name, student, teacher, student_tap,
             teacher_tap, connector)`` method is given the models at build
-            time to refuse what it cannot work with.
+            time to refuse what it cannot work with. ``mask=dict(type=...)``
+            in a loss config builds a weight map from the ground truth (see
+            :mod:`mmkd.models.utils.gt_masks`), passed to the loss as
+            ``weight`` of shape ``(B, 1, H, W)`` at the teacher tap's
+            resolution; ``mask_average=True`` next to it averages the loss
+            over the masked elements (``avg_factor``) instead of all.
         connectors (dict, optional): Student tap name to a connector config
             or a list of them. Defaults to None.
         teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` to run the
@@ -149,8 +154,11 @@ class Distiller(nn.Module):
                              '`losses`; without one it trains the student '
                              'alone')
         losses = nn.ModuleDict()
+        self.loss_masks: Dict[str, Any] = {}
         for name, cfg in cfgs.items():
             cfg = dict(cfg)
+            mask_cfg = cfg.pop('mask', None)
+            mask_average = cfg.pop('mask_average', False)
             route = {}
             for side in _SIDES:
                 taps = getattr(self, f'{side}_taps').cfgs
@@ -181,9 +189,26 @@ class Distiller(nn.Module):
                     connector=self.connectors[route['student']]
                     if route['student'] in self.connectors else None)
             name = name[len('loss_'):] if name.startswith('loss_') else name
+            if mask_cfg is not None:
+                self.loss_masks[name] = (self._build_mask(
+                    name, mask_cfg, loss), bool(mask_average))
             losses[name] = loss
             self.loss_routes[name] = route
         return losses
+
+    @staticmethod
+    def _build_mask(name: str, cfg: dict, loss: nn.Module) -> Any:
+        if 'weight' not in inspect.signature(loss.forward).parameters:
+            raise TypeError(
+                f'distill loss {name!r} has a mask, but '
+                f'{type(loss).__name__}.forward takes no `weight`')
+        cfg = dict(cfg)
+        cfg.setdefault('_scope_', 'mmkd')
+        builder = TASK_UTILS.build(cfg)
+        if not callable(builder):
+            raise TypeError(f'distill loss {name!r}: mask {cfg["type"]!r} '
+                            'is not a mask builder (not callable)')
+        return builder
 
     @torch.no_grad()
     def teacher_forward(self, inputs: Any,
@@ -307,9 +332,20 @@ class Distiller(nn.Module):
                 f"distill loss {name!r}: student tap {route['student']!r} "
                 f'has shape {_shape(student)} but teacher tap '
                 f"{route['teacher']!r} has shape {_shape(teacher)}{hint}")
+        kwargs = {}
+        if name in self.loss_masks:
+            builder, average = self.loss_masks[name]
+            with torch.no_grad():
+                weight = builder(data_samples, tuple(teacher.shape[-2:]),
+                                 teacher.device)
+            kwargs['weight'] = weight
+            if average:
+                # masked elements: mask sum x the channels it broadcasts to
+                channels = teacher.shape[1] if weight.shape[1] == 1 else 1
+                kwargs['avg_factor'] = weight.sum().clamp(min=1) * channels
         if self._takes_data_samples(loss_module):
-            return loss_module(student, teacher, data_samples=data_samples)
-        return loss_module(student, teacher)
+            kwargs['data_samples'] = data_samples
+        return loss_module(student, teacher, **kwargs)
 
     @staticmethod
     def _takes_data_samples(loss_module: nn.Module) -> bool:
