@@ -9,9 +9,16 @@ accuracy: docs/benchmarks.md).
 
 Train with the cache by setting ``model.teacher_cache=<out dir>``; the
 teacher then does not run. A cache is refused by a config whose teacher
-config, checkpoint, taps or teacher_dtype differ (fingerprint), and a
-pipeline with augmentations the cache cannot key (random crops, photometric
-distortion, random resizing) is refused here and by ``tools/train.py``.
+config, checkpoint, taps or teacher_dtype differ (fingerprint), whose
+training pipeline differs from the one it was built with, or whose input
+files changed since (size, modification time); an incomplete cache (a
+missing or truncated entry) is refused when it opens. A pipeline with
+augmentations the cache cannot key (random crops, photometric distortion,
+random resizing) is refused here and by ``tools/train.py``.
+
+``--out`` must be a new or empty folder, or a cache: the new cache is
+written beside the old one, which stays complete and in use until the new
+one is (an interrupted build leaves it so).
 
 Example:
     python tools/cache_teacher.py CONFIG --out work_dirs/teacher_cache
@@ -20,7 +27,6 @@ Example:
 import argparse
 import copy
 import os.path as osp
-import shutil
 import tempfile
 import time
 from typing import Optional
@@ -30,7 +36,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (registries, torch.load allow-list)
-from mmkd.models.distillers.teacher_cache import (ENTRY_DIR, TeacherCache,
+from mmkd.models.distillers.teacher_cache import (TeacherCache,
+                                                  check_cache_target,
                                                   check_cacheable_pipeline)
 
 
@@ -75,12 +82,16 @@ def build_cache(cfg: Config,
                 topk: Optional[int] = None,
                 pool: Optional[int] = None) -> TeacherCache:
     """Run the teacher over the training set, writing the cache to ``out``.
+
+    ``out`` may hold a previous cache: it stays in use until the new cache
+    is complete, and is then replaced.
     """
     for name, value in (('--topk', topk), ('--pool', pool)):
         if value is not None and value < 1:
             raise ValueError(f'{name} must be >= 1, got {value}')
     dataset_cfg = cfg.train_dataloader.dataset
     check_cacheable_pipeline(dataset_cfg.pipeline)
+    check_cache_target(out)
     cfg = copy.deepcopy(cfg)
     cfg.model.pop('teacher_cache', None)
     for hook_cfg in cfg.get('custom_hooks', []):
@@ -111,19 +122,23 @@ def build_cache(cfg: Config,
     else:
         raise ValueError('a teacher cache needs a DistillModel with a fixed '
                          'teacher (not a mean teacher) or a DistillHook')
-    # a rebuilt cache must not keep entries of the previous build
-    shutil.rmtree(osp.join(out, ENTRY_DIR), ignore_errors=True)
-    cache = TeacherCache(fingerprint, out, topk=topk, pool=pool)
-    for pipeline in _flip_passes(dataset_cfg.pipeline):
-        loader_cfg = copy.deepcopy(cfg.train_dataloader)
-        loader_cfg.dataset.pipeline = pipeline
-        loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
-        loader = runner.build_dataloader(loader_cfg)
-        for raw in loader:
-            data = teacher_inputs(raw)
-            feats = distiller.teacher_forward(data['inputs'],
-                                              data['data_samples'])
-            cache.add(feats, data['data_samples'])
+    # new entries go to a folder of their own; save() swaps them in
+    cache = TeacherCache(
+        fingerprint, out, topk=topk, pool=pool, pipeline=dataset_cfg.pipeline)
+    try:
+        for pipeline in _flip_passes(dataset_cfg.pipeline):
+            loader_cfg = copy.deepcopy(cfg.train_dataloader)
+            loader_cfg.dataset.pipeline = pipeline
+            loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
+            loader = runner.build_dataloader(loader_cfg)
+            for raw in loader:
+                data = teacher_inputs(raw)
+                feats = distiller.teacher_forward(data['inputs'],
+                                                  data['data_samples'])
+                cache.add(feats, data['data_samples'])
+    except BaseException:
+        cache.discard()
+        raise
     cache.save()
     return cache
 

@@ -11,7 +11,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (torch.load allow-list, registries)
-from mmkd.models.distillers.teacher_cache import check_cacheable_pipeline
+from mmkd.models.distillers.teacher_cache import (check_cache_pipeline,
+                                                  check_cacheable_pipeline)
 from mmkd.utils import setup_cpu_distributed
 
 
@@ -90,6 +91,9 @@ def main():
     if cfg.model.get('teacher_cache'):
         # the cache holds the teacher's outputs for un-augmented samples
         check_cacheable_pipeline(cfg.train_dataloader.dataset.pipeline)
+        # ... of this pipeline: refused before the model is built
+        check_cache_pipeline(cfg.model.teacher_cache,
+                             cfg.train_dataloader.dataset.pipeline)
     setup_cpu_distributed(cfg, args.launcher)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -108,8 +108,9 @@ class DistillHook(Hook):
         if self.teacher_cache is not None:
             check_cacheable_pipeline(
                 runner.cfg.train_dataloader.dataset.pipeline)
-            self.cache = TeacherCache.load(self.teacher_cache,
-                                           self.cache_fingerprint)
+            self.cache = TeacherCache.load(
+                self.teacher_cache, self.cache_fingerprint,
+                pipeline=runner.cfg.train_dataloader.dataset.pipeline)
         return self.distiller
 
     @property

@@ -62,8 +62,11 @@ class DistillModel(BaseModel):
         teacher_cache (str, optional): A folder written by
             ``tools/cache_teacher.py``; the teacher's taps are read from it
             instead of running the teacher. A cache built for another
-            teacher config, checkpoint, taps or dtype is refused. Defaults
-            to None.
+            teacher config, checkpoint, taps or dtype, or an incomplete
+            one, is refused when it opens; a sample whose input files or
+            scale factor changed since, when it is first read
+            (``tools/train.py`` also compares the training pipeline before
+            the model is built). Defaults to None.
         data_preprocessor (dict, optional): Used by the student when its
             config has none (the Runner passes a config's top-level
             ``data_preprocessor`` here); otherwise it must equal the

@@ -2,11 +2,16 @@
 """Teacher outputs computed once and read back instead of running the
 teacher (``tools/cache_teacher.py`` writes them)."""
 import hashlib
+import io
 import json
 import os
 import os.path as osp
-from typing import Any, Dict, List, Optional
+import re
+import shutil
+import uuid
+from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
@@ -20,8 +25,14 @@ KEYABLE_TRANSFORMS = {
     'Resize', 'RandomFlip'
 }
 
+#: prefix of the folder of a build's entry files, ``entries-<id>``; the
+#: metadata names the folder of the complete build it describes
 ENTRY_DIR = 'entries'
 META_FILE = 'meta.json'
+#: 2: entry sizes and hashes, input files, scale factors and the pipeline
+#: recorded; version 1 caches recorded none of them and are refused
+FORMAT_VERSION = 2
+VERIFY_MODES = ('size', 'hash')
 
 
 def check_cacheable_pipeline(pipeline: List[dict]) -> None:
@@ -46,6 +57,194 @@ def check_cacheable_pipeline(pipeline: List[dict]) -> None:
                 'cannot key (the teacher would have seen other inputs than '
                 'the student); remove it or train without teacher_cache. '
                 f'Keyable: {", ".join(sorted(KEYABLE_TRANSFORMS))}')
+
+
+def cache_pipeline(pipeline: List[dict]) -> List[dict]:
+    """The training pipeline as a cache records it: plain JSON, with
+    ``RandomFlip``'s ``prob`` left out (flips are keyed per entry, and the
+    cache holds both flip states).
+
+    Args:
+        pipeline (list[dict]): ``train_dataloader.dataset.pipeline``.
+
+    Returns:
+        list[dict]: What a cache is compared against.
+    """
+    pipeline = json.loads(json.dumps(list(pipeline), default=str))
+    for transform in pipeline:
+        if _transform_name(transform) == 'RandomFlip':
+            transform.pop('prob', None)
+    return pipeline
+
+
+def _transform_name(transform: dict) -> str:
+    return str(transform.get('type', '')).split('.')[-1]
+
+
+def _pipeline_difference(cached: List[dict],
+                         current: List[dict]) -> Optional[str]:
+    """How ``current`` differs from ``cached``, naming the transform; None
+    when they are equal."""
+    for i, (old, new) in enumerate(zip(cached, current)):
+        if old == new:
+            continue
+        if current[:i] + current[i + 1:] == cached:
+            return (f'the config adds {_transform_name(new)} (transform '
+                    f'{i}) before {_transform_name(old)}')
+        if cached[:i] + cached[i + 1:] == current:
+            return (f'the config drops {_transform_name(old)} (transform '
+                    f'{i})')
+        if _transform_name(old) != _transform_name(new):
+            return (f'transform {i} is {_transform_name(new)} in the config, '
+                    f'{_transform_name(old)} in the cache')
+        diffs = [
+            f'{k}={new.get(k)!r} in the config, {old.get(k)!r} in the cache'
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+        ]
+        return (f'{_transform_name(new)} (transform {i}) differs: '
+                f'{"; ".join(diffs)}')
+    if len(current) > len(cached):
+        return (f'the config adds {_transform_name(current[len(cached)])} '
+                f'(transform {len(cached)})')
+    if len(cached) > len(current):
+        return (f'the config drops {_transform_name(cached[len(current)])} '
+                f'(transform {len(current)})')
+    return None
+
+
+def _check_pipeline(cache_dir: str, meta: dict, pipeline: List[dict]) -> None:
+    cached = meta.get('pipeline')
+    if cached is None:
+        raise ValueError(
+            f'teacher_cache {cache_dir!r} records no training pipeline, so '
+            'it cannot be checked against this config; rebuild it with '
+            'tools/cache_teacher.py')
+    difference = _pipeline_difference(cached, cache_pipeline(pipeline))
+    if difference is not None:
+        raise ValueError(
+            f'teacher_cache {cache_dir!r} was built with another training '
+            f'pipeline: {difference}; the cached teacher outputs are for '
+            'other inputs: rebuild it with tools/cache_teacher.py')
+
+
+def check_cache_pipeline(cache_dir: str, pipeline: List[dict]) -> None:
+    """Refuse a cache built with another training pipeline (transforms and
+    their arguments; ``RandomFlip``'s ``prob`` aside).
+
+    Raises:
+        ValueError: Naming the cache folder and the differing transform.
+    """
+    _check_pipeline(cache_dir, _read_meta(cache_dir), pipeline)
+
+
+def check_cache_target(root: str) -> None:
+    """Refuse to build a cache into a folder that holds something else.
+
+    A new folder, an empty one, or a teacher cache (which a build
+    replaces) are accepted.
+
+    Raises:
+        ValueError: Naming the folder and what it holds.
+    """
+    if not osp.exists(root):
+        return
+    if not osp.isdir(root):
+        raise ValueError(f'teacher cache folder {root!r} is not a folder')
+    names = sorted(os.listdir(root))
+    if all(_is_own_file(root, n) for n in names):
+        return
+    if META_FILE in names:
+        try:
+            with open(osp.join(root, META_FILE)) as f:
+                meta = json.load(f)
+        except (OSError, ValueError):
+            meta = None
+        if isinstance(meta, dict) and {'fingerprint', 'index'} <= set(meta):
+            return
+    shown = ', '.join(
+        names[:5]) + (f' and {len(names) - 5} more' if len(names) > 5 else '')
+    raise ValueError(
+        f'teacher cache folder {root!r} is not empty and not an mmkd '
+        f'teacher cache (it holds {shown}); refusing to write into it: '
+        'choose a new or empty folder')
+
+
+def _is_own_file(root: str, name: str) -> bool:
+    """Written by a cache build, complete or interrupted: an entry folder
+    holding entry files only, or a metadata file being written."""
+    path = osp.join(root, name)
+    if re.fullmatch(rf'{META_FILE}\.tmp-\d+', name):
+        return osp.isfile(path)
+    if not re.fullmatch(rf'{ENTRY_DIR}(-[0-9a-f]{{12}})?', name) or \
+            not osp.isdir(path):
+        return False
+    return all(re.fullmatch(r'\d{7}\.pth', n) for n in os.listdir(path))
+
+
+def _input_files(metainfo: dict) -> List[Tuple[str, str]]:
+    """``(metainfo key, path)`` of a sample's files that exist, e.g.
+    ``img_path``, ``seg_map_path``, ``lidar_path``; a list of paths gives
+    ``img_path[0]``, ..."""
+    files = []
+    for name in sorted(metainfo):
+        value = metainfo[name]
+        if not name.endswith('_path'):
+            continue
+        if isinstance(value, str):
+            files.append((name, value))
+        elif isinstance(value, (list, tuple)):
+            files += [(f'{name}[{i}]', v) for i, v in enumerate(value)
+                      if isinstance(v, str)]
+    return [(name, path) for name, path in files if osp.isfile(path)]
+
+
+def _identity(path: str) -> List[int]:
+    """Size and modification time: a regenerated file changes either."""
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _scale_factor(metainfo: dict) -> Optional[List[float]]:
+    """The resize a sample went through; None without a ``Resize``."""
+    value = metainfo.get('scale_factor')
+    if value is None:
+        return None
+    return [round(float(v), 6) for v in np.asarray(value).reshape(-1)]
+
+
+def _changed_input(cache_dir: str, key: str, path: str, recorded: List[int],
+                   current: List[int]) -> ValueError:
+    return ValueError(
+        f'teacher_cache {cache_dir!r}: input file {path} of sample {key!r} '
+        'changed since the cache was built (size, mtime_ns '
+        f'{recorded[0]}, {recorded[1]} then, {current[0]}, {current[1]} '
+        'now); its entry holds the teacher\'s outputs for the old file: '
+        'rebuild the cache with tools/cache_teacher.py')
+
+
+def _hash_file(path: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_meta(cache_dir: str) -> dict:
+    meta_file = osp.join(cache_dir, META_FILE)
+    if not osp.isfile(meta_file):
+        raise FileNotFoundError(
+            f'teacher_cache {cache_dir!r} has no {META_FILE}; build it '
+            'with tools/cache_teacher.py')
+    with open(meta_file) as f:
+        meta = json.load(f)
+    if meta.get('version') != FORMAT_VERSION:
+        raise ValueError(
+            f'teacher_cache {cache_dir!r} has an older format (version '
+            f'{meta.get("version", 1)}, this mmkd reads {FORMAT_VERSION}: '
+            'it records no entry sizes nor input files, so it cannot be '
+            'checked); rebuild it with tools/cache_teacher.py')
+    return meta
 
 
 def sample_key(data_sample) -> str:
@@ -166,13 +365,26 @@ class TeacherCache:
     entries with :meth:`lookup`, so that only the index (not the tapped
     maps) is held in memory.
 
+    A build writes its entries into a new folder ``entries-<id>`` and
+    :meth:`save` then replaces ``meta.json`` atomically: until then the
+    previous cache stays complete and in use, and an interrupted build
+    leaves it so. ``meta.json`` records each entry's size and hash, the
+    size and modification time of each sample's input files, its scale
+    factor and the training pipeline, all checked before they are used.
+
     Args:
         fingerprint (str): :func:`teacher_fingerprint` of the teacher that
             produced the entries.
         root (str): The cache folder.
         topk (int, optional): See :func:`encode`.
         pool (int, optional): See :func:`encode`.
-        index (dict, optional): Sample key to entry file, for a loaded cache.
+        index (dict, optional): Sample key to entry record, for a loaded
+            cache.
+        nbytes (int): Bytes of the stored tensors, for a loaded cache.
+        pipeline (list[dict], optional): The training pipeline the entries
+            were computed with; see :func:`cache_pipeline`.
+        entry_dir (str, optional): The entry folder of a loaded cache;
+            None makes a new one for a build.
     """
 
     def __init__(self,
@@ -180,31 +392,60 @@ class TeacherCache:
                  root: str,
                  topk: Optional[int] = None,
                  pool: Optional[int] = None,
-                 index: Optional[Dict[str, str]] = None,
-                 nbytes: int = 0) -> None:
+                 index: Optional[Dict[str, dict]] = None,
+                 nbytes: int = 0,
+                 pipeline: Optional[List[dict]] = None,
+                 entry_dir: Optional[str] = None) -> None:
         self.fingerprint = fingerprint
         self.root = root
         self.topk = topk
         self.pool = pool
         self.index = dict(index or {})
         self._nbytes = nbytes
+        self.pipeline = None if pipeline is None else cache_pipeline(pipeline)
+        self.entry_dir = entry_dir or f'{ENTRY_DIR}-{uuid.uuid4().hex[:12]}'
+        # samples whose input files and scale factor were checked
+        self._checked = set()
+
+    def _path(self, record: dict) -> str:
+        return osp.join(self.root, self.entry_dir, record['file'])
 
     def add(self, feats: Dict[str, Any], data_samples: list) -> None:
         """Encode and write a batch of teacher taps, one file per sample."""
-        os.makedirs(osp.join(self.root, ENTRY_DIR), exist_ok=True)
+        os.makedirs(osp.join(self.root, self.entry_dir), exist_ok=True)
         for i, sample in enumerate(data_samples):
             key = sample_key(sample)
             entry = {
                 name: encode(_row(value, i), self.topk, self.pool)
                 for name, value in feats.items()
             }
-            name = self.index.get(key, f'{len(self.index):07d}.pth')
-            torch.save(entry, osp.join(self.root, ENTRY_DIR, name))
-            self.index[key] = name
+            old = self.index.get(key)
+            record = dict(
+                file=old['file'] if old else f'{len(self.index):07d}.pth')
+            buffer = io.BytesIO()
+            torch.save(entry, buffer)
+            data = buffer.getvalue()
+            with open(self._path(record), 'wb') as f:
+                f.write(data)
+            meta = sample.metainfo
+            record.update(
+                bytes=len(data),
+                blake2b=hashlib.blake2b(data, digest_size=16).hexdigest(),
+                inputs={
+                    name: [path, *_identity(path)]
+                    for name, path in _input_files(meta)
+                },
+                scale_factor=_scale_factor(meta))
+            self.index[key] = record
             self._nbytes += sum(_nbytes(v) for v in entry.values())
 
     def lookup(self, data_samples: list, device) -> Dict[str, Any]:
-        """The batch's teacher taps, decoded to float32 on ``device``."""
+        """The batch's teacher taps, decoded to float32 on ``device``.
+
+        A sample is checked against its record the first time it is read:
+        its input files (size and modification time) and scale factor must
+        be those the entry was computed from.
+        """
         rows = []
         for sample in data_samples:
             key = sample_key(sample)
@@ -213,12 +454,39 @@ class TeacherCache:
                     f'teacher cache {self.root!r} has no entry {key!r}: it '
                     'was built for other data or augmentations; rebuild it '
                     'with tools/cache_teacher.py')
-            entry = torch.load(osp.join(self.root, ENTRY_DIR, self.index[key]))
+            record = self.index[key]
+            if key not in self._checked:
+                self._check_sample(key, record, sample.metainfo)
+                self._checked.add(key)
+            entry = torch.load(self._path(record), weights_only=True)
             rows.append({name: decode(v) for name, v in entry.items()})
         return {
             name: _stack([r[name] for r in rows], device)
             for name in rows[0]
         }
+
+    def _check_sample(self, key: str, record: dict, metainfo: dict) -> None:
+        # the sample's own paths: the dataset may have moved since
+        files = dict(_input_files(metainfo))
+        for name, (_, *recorded) in record['inputs'].items():
+            if name not in files:
+                raise FileNotFoundError(
+                    f'teacher_cache {self.root!r}: sample {key!r} has no '
+                    f'input file {name} ({metainfo.get(name.split("[")[0])}'
+                    ') though it had when the cache was built; rebuild it '
+                    'with tools/cache_teacher.py')
+            current = _identity(files[name])
+            if current != recorded:
+                raise _changed_input(self.root, key, files[name], recorded,
+                                     current)
+        scale_factor = _scale_factor(metainfo)
+        if scale_factor != record['scale_factor']:
+            raise ValueError(
+                f'teacher_cache {self.root!r}: sample {key!r} has '
+                f'scale_factor {scale_factor}, {record["scale_factor"]} when '
+                'the cache was built: the training pipeline resizes '
+                'otherwise and the cached teacher outputs are for other '
+                'inputs; rebuild it with tools/cache_teacher.py')
 
     def __len__(self) -> int:
         return len(self.index)
@@ -228,44 +496,121 @@ class TeacherCache:
         return self._nbytes
 
     def save(self) -> None:
-        """Write the index and metadata; :meth:`add` wrote the entries."""
-        os.makedirs(self.root, exist_ok=True)
-        with open(osp.join(self.root, META_FILE), 'w') as f:
-            json.dump(
-                dict(
-                    fingerprint=self.fingerprint,
-                    topk=self.topk,
-                    pool=self.pool,
-                    entries=len(self.index),
-                    nbytes=self._nbytes,
-                    index=self.index),
-                f,
-                indent=1)
+        """Write the metadata, which makes this build the cache; :meth:`add`
+        wrote the entries. The previous build's entries are removed."""
+        os.makedirs(osp.join(self.root, self.entry_dir), exist_ok=True)
+        meta = dict(
+            version=FORMAT_VERSION,
+            fingerprint=self.fingerprint,
+            pipeline=self.pipeline,
+            topk=self.topk,
+            pool=self.pool,
+            entries=len(self.index),
+            nbytes=self._nbytes,
+            entry_dir=self.entry_dir,
+            index=self.index)
+        # written aside and swapped in: a reader sees the old metadata or
+        # the new, never part of one
+        tmp_file = osp.join(self.root, f'{META_FILE}.tmp-{os.getpid()}')
+        with open(tmp_file, 'w') as f:
+            json.dump(meta, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_file, osp.join(self.root, META_FILE))
+        for name in os.listdir(self.root):
+            if name != self.entry_dir and _is_own_file(self.root, name):
+                path = osp.join(self.root, name)
+                if osp.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.remove(path)
+
+    def discard(self) -> None:
+        """Remove the entries of a build that did not complete."""
+        shutil.rmtree(osp.join(self.root, self.entry_dir), ignore_errors=True)
 
     @classmethod
-    def load(cls, cache_dir: str, fingerprint: str) -> 'TeacherCache':
-        """Open a cache, refusing one built for another teacher or taps."""
-        meta_file = osp.join(cache_dir, META_FILE)
-        if not osp.isfile(meta_file):
-            raise FileNotFoundError(
-                f'teacher_cache {cache_dir!r} has no {META_FILE}; build it '
-                'with tools/cache_teacher.py')
-        with open(meta_file) as f:
-            meta = json.load(f)
+    def load(cls,
+             cache_dir: str,
+             fingerprint: str,
+             pipeline: Optional[List[dict]] = None,
+             verify: str = 'size') -> 'TeacherCache':
+        """Open a complete cache of this teacher.
+
+        Args:
+            cache_dir (str): The cache folder.
+            fingerprint (str): :func:`teacher_fingerprint` of the teacher
+                of this config.
+            pipeline (list[dict], optional): The training pipeline, checked
+                with :func:`check_cache_pipeline`; None checks each sample's
+                scale factor when it is first read instead.
+            verify (str): ``'size'`` stats each entry file; ``'hash'`` also
+                hashes its bytes (reads the whole cache). Defaults to
+                ``'size'``.
+
+        Raises:
+            FileNotFoundError: Without metadata, or naming a missing entry
+                file and its sample.
+            ValueError: For another teacher or pipeline, a truncated or
+                rewritten entry, or a changed input file, naming them.
+        """
+        if verify not in VERIFY_MODES:
+            raise ValueError(
+                f"verify must be 'size' or 'hash', got {verify!r}")
+        meta = _read_meta(cache_dir)
         if meta.get('fingerprint') != fingerprint:
             raise ValueError(
                 f'teacher_cache {cache_dir!r} was built for another teacher '
                 'config, checkpoint, taps or teacher_dtype (fingerprint '
                 f'{str(meta.get("fingerprint"))[:12]}, this config '
                 f'{fingerprint[:12]}); rebuild it with tools/cache_teacher.py')
-        cache = cls(fingerprint, cache_dir, meta['topk'], meta['pool'],
-                    meta['index'], meta['nbytes'])
+        if pipeline is not None:
+            _check_pipeline(cache_dir, meta, pipeline)
+        index = meta['index']
+        if meta['entries'] != len(index):
+            raise ValueError(
+                f'teacher_cache {cache_dir!r} records {meta["entries"]} '
+                f'entries but its index lists {len(index)}; rebuild it with '
+                'tools/cache_teacher.py')
+        cache = cls(fingerprint, cache_dir, meta['topk'], meta['pool'], index,
+                    meta['nbytes'], meta['pipeline'], meta['entry_dir'])
+        for key, record in index.items():
+            cache._verify_entry(key, record, verify)
         print_log(
             f'teacher cache {cache_dir}: {len(cache)} samples, '
             f'{cache.nbytes() / 2**20:.1f} MiB (topk={cache.topk}, '
             f'pool={cache.pool})',
             logger='current')
         return cache
+
+    def _verify_entry(self, key: str, record: dict, verify: str) -> None:
+        path = self._path(record)
+        rebuild = 'rebuild it with tools/cache_teacher.py'
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f'teacher_cache {self.root!r}: the entry of sample {key!r}, '
+                f'{path}, is missing; {rebuild}') from None
+        if size != record['bytes']:
+            raise ValueError(
+                f'teacher_cache {self.root!r}: the entry of sample {key!r}, '
+                f'{path}, has {size} bytes, {record["bytes"]} when written: '
+                f'truncated or rewritten; {rebuild}')
+        if verify == 'hash' and _hash_file(path) != record['blake2b']:
+            raise ValueError(
+                f'teacher_cache {self.root!r}: the entry of sample {key!r}, '
+                f'{path}, was rewritten since it was written (its blake2b '
+                f'hash differs); {rebuild}')
+        for path, *recorded in record['inputs'].values():
+            # a path that is gone is checked through the sample's own path
+            # when it is read: the dataset may have moved
+            try:
+                current = _identity(path)
+            except FileNotFoundError:
+                continue
+            if current != recorded:
+                raise _changed_input(self.root, key, path, recorded, current)
 
 
 def _row(value: Any, index: int) -> Any:
