@@ -1,7 +1,8 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Feature taps: capture the inputs or outputs of named submodules."""
 import difflib
-from typing import Any, Dict, List, Optional, Union
+import functools
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
@@ -9,7 +10,8 @@ from torch.utils.hooks import RemovableHandle
 
 TapCfg = Union[str, dict]
 
-_TAP_KEYS = ('path', 'io')
+_TAP_KEYS = ('path', 'io', 'index', 'method', 'kwargs')
+Index = Tuple[Union[int, str], ...]
 
 
 def _snapshot(value: Any) -> Any:
@@ -43,16 +45,31 @@ def _closest(name: str, candidates: List[str], n: int = 3) -> List[str]:
 
 
 def parse_tap_cfg(owner: str, name: str, cfg: TapCfg) -> dict:
-    """Normalise a tap config to ``dict(path=str, io='output'|'input')``.
+    """Normalise a tap config.
 
     Args:
         owner (str): ``'student'`` or ``'teacher'``, used in messages.
         name (str): Name of the tap.
         cfg (str | dict): A module path such as ``'decode_head.conv_seg'``
-            (its output is captured) or ``dict(path=..., io='input')``.
+            (its output is captured), or a dict with ``path`` and optionally
+
+            - ``io``: ``'output'`` (default) or ``'input'``;
+            - ``index``: an int, a str or a list of them selecting one
+              element of what the module returns (or takes): ``0`` takes
+              ``tokens`` of ``(tokens, hw_shape)``, ``[0, 'heatmap']``
+              goes into nested tuples and dicts; a str first index of an
+              input tap names a keyword argument;
+            - ``method``: a method of the module to capture instead of
+              ``forward`` (e.g. ``'loss_by_feat'``);
+            - ``kwargs``: keyword arguments forced on the captured call
+              while the tap is enabled, to make a module return what it
+              computes anyway, e.g. ``dict(need_weights=True,
+              average_attn_weights=False)`` on an ``nn.MultiheadAttention``
+              (with ``index=1``: its per-head attention probabilities).
 
     Returns:
-        dict: The normalised config.
+        dict: ``path``, ``io``, ``index`` (a tuple, maybe empty),
+        ``method`` (None for ``forward``) and ``kwargs`` (a dict).
     """
     if isinstance(cfg, str):
         cfg = dict(path=cfg)
@@ -69,7 +86,70 @@ def parse_tap_cfg(owner: str, name: str, cfg: TapCfg) -> dict:
     if io not in ('output', 'input'):
         raise ValueError(f"{owner} tap {name!r}: io must be 'output' or "
                          f"'input', got {io!r}")
-    return dict(path=cfg['path'], io=io)
+    index = cfg.get('index', ())
+    if isinstance(index, (int, str)):
+        index = (index, )
+    if not isinstance(index, (list, tuple)) or not all(
+            isinstance(i, (int, str)) and not isinstance(i, bool)
+            for i in index):
+        raise TypeError(f'{owner} tap {name!r}: index must be an int, a str '
+                        f'or a list of them, got {cfg.get("index")!r}')
+    method = cfg.get('method')
+    if method is not None and not isinstance(method, str):
+        raise TypeError(f'{owner} tap {name!r}: method must be the name of '
+                        f'a method of the module, got {method!r}')
+    kwargs = cfg.get('kwargs') or {}
+    if not isinstance(kwargs, dict):
+        raise TypeError(f'{owner} tap {name!r}: kwargs must be a dict, got '
+                        f'{kwargs!r}')
+    return dict(path=cfg['path'], io=io, index=tuple(index),
+                method=method, kwargs=dict(kwargs))
+
+
+def describe(value: Any) -> Any:
+    """Shapes of tensors and the structure around them, for messages."""
+    if hasattr(value, 'shape') and not isinstance(value, (list, tuple)):
+        return tuple(value.shape)
+    if isinstance(value, dict):
+        return {k: describe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(describe(v) for v in value)
+    if isinstance(value, (int, float, bool, str)) or value is None:
+        return value
+    return type(value).__name__
+
+
+def select(value: Any, index: Sequence[Union[int, str]], what: str) -> Any:
+    """``value[index[0]][index[1]]...``, or an error naming ``what``, the
+    index and the structure of ``value``."""
+    current = value
+    for depth, key in enumerate(index):
+        try:
+            if isinstance(current, dict) or isinstance(key, int):
+                current = current[key]
+            else:
+                current = getattr(current, key)
+        except (IndexError, KeyError, TypeError, AttributeError):
+            raise IndexError(
+                f'{what}: index {list(index)} does not fit what the module '
+                f'gave: element {list(index[:depth + 1])} is out of '
+                f'{describe(value)}') from None
+    return current
+
+
+class _MethodHandle:
+    """Undoes a method tap: the module's own method is used again."""
+
+    def __init__(self, module: nn.Module, method: str, had_own: bool,
+                 own: Any) -> None:
+        self.module, self.method = module, method
+        self.had_own, self.own = had_own, own
+
+    def remove(self) -> None:
+        if self.had_own:
+            self.module.__dict__[self.method] = self.own
+        else:
+            self.module.__dict__.pop(self.method, None)
 
 
 class FeatureTaps:
@@ -85,8 +165,9 @@ class FeatureTaps:
 
     Args:
         model (nn.Module): The model to tap. Model wrappers are unwrapped.
-        taps (dict): Maps a tap name to a module path or to
-            ``dict(path=..., io='output'|'input')``.
+        taps (dict): Maps a tap name to a module path or to a dict, see
+            :func:`parse_tap_cfg` (``io``, ``index``, ``method``,
+            ``kwargs``).
         owner (str): ``'student'`` or ``'teacher'``, used in messages.
             Defaults to ``'student'``.
         stop_when_complete (bool): Raise :class:`TapsComplete` from the
@@ -131,18 +212,63 @@ class FeatureTaps:
                 raise ValueError(
                     f'{owner} tap {name!r}: {type(model).__name__} has no '
                     f'module {cfg["path"]!r}{hint}') from None
-            self._handles.append(
-                module.register_forward_hook(self._make_hook(name, cfg)))
+            self._handles += self._attach(module, name, cfg)
 
-    def _make_hook(self, name: str, cfg: dict):
+    def _attach(self, module: nn.Module, name: str, cfg: dict) -> list:
+        what = f'{self.owner} tap {name!r} ({cfg["path"]})'
+        if cfg['method'] is None:
+            handles = [
+                module.register_forward_hook(
+                    self._make_hook(name, cfg, what), with_kwargs=True)
+            ]
+            if cfg['kwargs']:
+                handles.append(
+                    module.register_forward_pre_hook(
+                        self._force_kwargs(cfg['kwargs']), with_kwargs=True))
+            return handles
+        own = getattr(module, cfg['method'], None)
+        if not callable(own):
+            raise ValueError(f'{what}: {type(module).__name__} has no method '
+                             f'{cfg["method"]!r}')
+        handle = _MethodHandle(module, cfg['method'],
+                               cfg['method'] in module.__dict__,
+                               module.__dict__.get(cfg['method']))
+        record = self._make_hook(name, cfg, what)
 
-        def hook(module, args, output):
+        @functools.wraps(own)
+        def captured(*args, **kwargs):
+            if self.enabled:
+                kwargs.update(cfg['kwargs'])
+            output = own(*args, **kwargs)
+            record(module, args, kwargs, output)
+            return output
+
+        module.__dict__[cfg['method']] = captured
+        return [handle]
+
+    def _force_kwargs(self, forced: dict):
+
+        def pre_hook(module, args, kwargs):
+            if self.enabled:
+                return args, {**kwargs, **forced}
+            return None
+
+        return pre_hook
+
+    def _make_hook(self, name: str, cfg: dict, what: str):
+        index = cfg['index']
+
+        def hook(module, args, kwargs, output):
             if not self.enabled:
                 return
             if cfg['io'] == 'output':
                 value = output
+            elif index and isinstance(index[0], str) and index[0] in kwargs:
+                value = kwargs
             else:
                 value = args[0] if len(args) == 1 else args
+            if index:
+                value = select(value, index, what)
             self._buffers[name].append(_snapshot(value))
             if self.stop_when_complete and self._calls is not None and all(
                     len(self._buffers[n]) >= c
@@ -202,7 +328,8 @@ class FeatureTaps:
 
     def remove(self) -> None:
         """Remove every hook from the model and drop the buffers."""
-        for handle in self._handles:
+        # last attached first: method taps on one method wrap each other
+        for handle in reversed(self._handles):
             handle.remove()
         self._handles.clear()
         self.clear()
