@@ -44,11 +44,13 @@ class TrainingToyNet(BaseModel):
 
 class TrainingToyDataset(Dataset):
     """8 random maps; ``huge_from`` makes the maps from that index on
-    1e6, which overflows float16 (max 65504)."""
+    1e6, which overflows float16 (max 65504); ``noise`` adds Gaussian noise
+    from torch's global generator, as a random augmentation does."""
 
     METAINFO = dict()
 
-    def __init__(self, huge_from=None):
+    def __init__(self, huge_from=None, noise=0.0):
+        self.noise = noise
         g = torch.Generator().manual_seed(0)
         self.data = torch.randn(8, 1, 4, 4, generator=g)
         if huge_from is not None:
@@ -63,7 +65,10 @@ class TrainingToyDataset(Dataset):
         return len(self.data)
 
     def __getitem__(self, index):
-        return dict(inputs=self.data[index], data_samples=self.label[index])
+        inputs = self.data[index]
+        if self.noise:
+            inputs = inputs + self.noise * torch.randn(inputs.shape)
+        return dict(inputs=inputs, data_samples=self.label[index])
 
 
 def register():
@@ -102,9 +107,12 @@ def distill_model(teacher_ckpt, dropout=0.5, **kwargs):
 
 
 def runner_cfg(base_cfg, model, work_dir, max_epochs=2, val=False,
-               dataset=None):
+               dataset=None, max_iters=None):
     """An epoch-based config from RunnerTestCase's ``epoch_based_cfg``:
-    shuffled batches of 2, no workers, a checkpoint every epoch."""
+    shuffled batches of 2, no workers, a checkpoint every epoch; with
+    ``max_iters``, an iteration-based loop over the same loader with a
+    checkpoint at the end (a save costs 0.3 s) and validation every 3
+    iterations."""
     cfg = copy.deepcopy(base_cfg)
     cfg.work_dir = work_dir
     cfg.model = copy.deepcopy(model)
@@ -125,6 +133,10 @@ def runner_cfg(base_cfg, model, work_dir, max_epochs=2, val=False,
     cfg.default_hooks = dict(
         checkpoint=dict(type='CheckpointHook', interval=1),
         logger=dict(type='LoggerHook', interval=1))
+    if max_iters is not None:
+        cfg.train_cfg = dict(
+            by_epoch=False, max_iters=max_iters, val_interval=3)
+        cfg.default_hooks.checkpoint.update(by_epoch=False, interval=100)
     cfg.randomness = dict(seed=0)
     cfg.custom_hooks = []
     return cfg

@@ -3,6 +3,7 @@
 training before a checkpoint is written, resumed runs with dropout equal
 uninterrupted ones bit for bit, and resuming after adding a connector names
 the new parameters."""
+import copy
 import os
 import os.path as osp
 
@@ -114,3 +115,80 @@ class TestNonFiniteDistillLoss(TrainingFaultsTestCase):
                 fp16[0])
             assert "teacher_dtype='bf16'" in fp16[0]
         assert not [m for m in logged if 'fp16' in m]
+
+
+class TestRandomStatesHook(TrainingFaultsTestCase):
+    """3 epochs with dropout in one go equal 1 epoch + resume to 3."""
+
+    def _straight_and_resumed(self, hooks, val=False):
+        cfg = self.cfg('straight', max_epochs=3, val=val)
+        cfg.custom_hooks = copy.deepcopy(hooks)
+        straight = self.build_runner(cfg)
+        straight.train()
+
+        cfg = self.cfg('interrupted', max_epochs=1, val=val)
+        cfg.custom_hooks = copy.deepcopy(hooks)
+        self.build_runner(cfg).train()
+        cfg = self.cfg('interrupted', max_epochs=3, val=val)
+        cfg.custom_hooks = copy.deepcopy(hooks)
+        cfg.resume = True
+        cfg.load_from = osp.join(cfg.work_dir, 'epoch_1.pth')
+        resumed = self.build_runner(cfg)
+        resumed.train()
+        assert resumed.epoch == 3
+        return _student(straight), _student(resumed)
+
+    def test_resume_differs_without_the_hook(self):
+        # what the hook fixes: MMEngine restores no random state
+        straight, resumed = self._straight_and_resumed([])
+        assert any(not torch.equal(straight[k], resumed[k])
+                   for k in straight)
+
+    def test_resume_is_bit_identical(self):
+        straight, resumed = self._straight_and_resumed(
+            [dict(type='mmkd.RandomStatesHook')])
+        _assert_equal(straight, resumed)
+
+    def test_validation_does_not_shift_the_training_draws(self):
+        # validation runs after the epoch's checkpoint: without isolating
+        # it, its draws would be in the straight run only
+        straight, resumed = self._straight_and_resumed(
+            [dict(type='mmkd.RandomStatesHook')], val=True)
+        _assert_equal(straight, resumed)
+        plain, _ = self._straight_and_resumed(
+            [dict(type='mmkd.RandomStatesHook')])
+        _assert_equal(straight, plain)
+
+    def test_iteration_based_with_random_augmentation(self):
+        """Resumed at an epoch boundary (4 batches an epoch) and inside an
+        epoch, with noise drawn while batches are fetched and validation
+        every 3 iterations."""
+        hooks = [dict(type='mmkd.RandomStatesHook')]
+        noisy = dict(type=f'mmkd.{training_toys.DATASET}', noise=0.1)
+        cfg = self.cfg('iters', max_iters=7, val=True, dataset=noisy)
+        cfg.custom_hooks = copy.deepcopy(hooks)
+        straight = self.build_runner(cfg)
+        straight.train()
+        for stop in (4, 5):
+            cfg = self.cfg(f'iters{stop}', max_iters=stop, val=True,
+                           dataset=noisy)
+            cfg.custom_hooks = copy.deepcopy(hooks)
+            self.build_runner(cfg).train()
+            cfg = self.cfg(f'iters{stop}', max_iters=7, val=True,
+                           dataset=noisy)
+            cfg.custom_hooks = copy.deepcopy(hooks)
+            cfg.resume = True
+            cfg.load_from = osp.join(cfg.work_dir, f'iter_{stop}.pth')
+            resumed = self.build_runner(cfg)
+            resumed.train()
+            assert resumed.iter == 7
+            _assert_equal(_student(straight), _student(resumed))
+
+    def test_states_saved_per_rank(self):
+        cfg = self.cfg('states', max_epochs=1)
+        cfg.custom_hooks = [dict(type='mmkd.RandomStatesHook')]
+        self.build_runner(cfg).train()
+        ckpt = torch.load(osp.join(cfg.work_dir, 'epoch_1.pth'))
+        states = ckpt['random_states']
+        assert len(states) == 1  # one rank
+        assert set(states[0]) >= {'python', 'numpy', 'torch'}
