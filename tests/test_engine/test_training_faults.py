@@ -192,3 +192,39 @@ class TestRandomStatesHook(TrainingFaultsTestCase):
         states = ckpt['random_states']
         assert len(states) == 1  # one rank
         assert set(states[0]) >= {'python', 'numpy', 'torch'}
+
+
+class TestResumeAfterAddingAConnector(TrainingFaultsTestCase):
+
+    def test_names_the_new_parameters(self):
+        cfg = self.cfg('connector', max_epochs=1)
+        self.build_runner(cfg).train()
+        cfg = self.cfg(
+            'connector',
+            model=distill_model(
+                self.teacher_ckpt,
+                connectors=dict(feat=dict(
+                    type='ConvConnector', in_channels=4, out_channels=4))),
+            max_epochs=2)
+        cfg.custom_hooks = [dict(type='mmkd.ResumeCheckHook')]
+        cfg.resume = True
+        cfg.load_from = osp.join(cfg.work_dir, 'epoch_1.pth')
+        runner = self.build_runner(cfg)
+        with pytest.raises(RuntimeError) as info:
+            runner.train()
+        msg = str(info.value)
+        assert 'epoch_1.pth' in msg
+        assert 'distiller.connectors.feat.conv.conv.weight' in msg
+        assert 'load_from' in msg and 'without resume' in msg
+        assert not osp.exists(osp.join(cfg.work_dir, 'epoch_2.pth'))
+
+    def test_same_parameters_resume(self):
+        cfg = self.cfg('same', max_epochs=1)
+        cfg.custom_hooks = [dict(type='mmkd.ResumeCheckHook')]
+        self.build_runner(cfg).train()
+        cfg = self.cfg('same', max_epochs=2)
+        cfg.custom_hooks = [dict(type='mmkd.ResumeCheckHook')]
+        cfg.resume = True
+        cfg.load_from = osp.join(cfg.work_dir, 'epoch_1.pth')
+        self.build_runner(cfg).train()
+        assert os.path.exists(osp.join(cfg.work_dir, 'epoch_2.pth'))
