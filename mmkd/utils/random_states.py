@@ -36,15 +36,17 @@ def get_random_states() -> Dict:
 def set_random_states(states: Dict) -> None:
     """Restore what :func:`get_random_states` returned.
 
-    A ``cuda`` state is restored only where CUDA is available.
+    A ``cuda`` state is restored only where CUDA is available. The tensors
+    may be on any device (MMEngine resumes with ``map_location`` set to the
+    GPU); generators take CPU tensors.
     """
     version, internal, gauss = states['python']
     random.setstate((version, tuple(internal), gauss))
     np_state = states['numpy']
     np.random.set_state(
-        (np_state['kind'], np_state['keys'].numpy().astype(np.uint32),
+        (np_state['kind'], np_state['keys'].cpu().numpy().astype(np.uint32),
          np_state['pos'], np_state['has_gauss'],
          np_state['cached_gaussian']))
-    torch.set_rng_state(states['torch'])
+    torch.set_rng_state(states['torch'].cpu())
     if 'cuda' in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state(states['cuda'])
+        torch.cuda.set_rng_state(states['cuda'].cpu())

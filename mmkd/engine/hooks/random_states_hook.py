@@ -32,8 +32,9 @@ class RandomStatesHook(Hook):
     the training stream (it runs after the checkpoint is saved, and a
     resumed run would otherwise miss its draws).
 
-    Data loader workers reseed themselves from the seed at every epoch and
-    are not covered.
+    Data loader workers have generators of their own, which MMEngine seeds
+    anew when they start; with ``persistent_workers=True`` their states are
+    not restored.
     """
 
     # after the other hooks' after_train_iter/epoch (their draws come before
