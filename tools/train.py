@@ -13,7 +13,11 @@ from mmengine.runner import Runner
 import mmkd  # noqa: F401  (torch.load allow-list, registries)
 from mmkd.models.distillers.teacher_cache import (check_cache_pipeline,
                                                   check_cacheable_pipeline)
-from mmkd.utils import setup_cpu_distributed
+from mmkd.utils import resolve_resume_checkpoint, setup_cpu_distributed
+
+# added to every run: exact resume (random states) and a clear error when
+# the checkpoint's parameters are not the model's
+DEFAULT_HOOKS = ('RandomStatesHook', 'ResumeCheckHook')
 
 
 def parse_args():
@@ -47,6 +51,20 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def add_default_hooks(cfg: Config) -> None:
+    """Append the hooks of ``DEFAULT_HOOKS`` that ``custom_hooks`` lacks."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {
+        getattr(h['type'], '__name__', str(h['type'])).split('.')[-1]
+        for h in hooks if isinstance(h, dict) and 'type' in h
+    }
+    hooks += [
+        dict(type=f'mmkd.{name}') for name in DEFAULT_HOOKS
+        if name not in present
+    ]
+    cfg.custom_hooks = hooks
 
 
 def main():
@@ -87,6 +105,11 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    if cfg.get('resume'):
+        # a truncated latest checkpoint falls back to the one before it
+        cfg.load_from = resolve_resume_checkpoint(cfg.work_dir,
+                                                  cfg.get('load_from'))
+    add_default_hooks(cfg)
 
     if cfg.model.get('teacher_cache'):
         # the cache holds the teacher's outputs for un-augmented samples
