@@ -35,8 +35,8 @@ def new_entry_dir() -> str:
     return f'{ENTRY_DIR}-{uuid.uuid4().hex[:12]}'
 
 
-def entry_file_name(index: int) -> str:
-    return f'{index:07d}.pth'
+def entry_file_name(index: int, ext: str = 'pth') -> str:
+    return f'{index:07d}.{ext}'
 
 
 def is_own_file(root: str, name: str) -> bool:
@@ -48,7 +48,8 @@ def is_own_file(root: str, name: str) -> bool:
     if not re.fullmatch(rf'{ENTRY_DIR}(-[0-9a-f]{{12}})?', name) or \
             not osp.isdir(path):
         return False
-    return all(re.fullmatch(r'\d{7}\.pth', n) for n in os.listdir(path))
+    return all(
+        re.fullmatch(r'\d{7}\.(pth|bin)', n) for n in os.listdir(path))
 
 
 def read_json(path: str) -> Optional[dict]:
@@ -111,20 +112,24 @@ def hash_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def write_entry(path: str, entry) -> dict:
-    """``torch.save`` an entry to ``path``.
+def write_file(path: str, data: bytes) -> dict:
+    """Write an entry's bytes to ``path``.
 
     Returns:
         dict: ``bytes`` and ``blake2b`` of the file, for the index.
     """
-    buffer = io.BytesIO()
-    torch.save(entry, buffer)
-    data = buffer.getvalue()
     with open(path, 'wb') as f:
         f.write(data)
     return dict(
         bytes=len(data),
         blake2b=hashlib.blake2b(data, digest_size=16).hexdigest())
+
+
+def write_entry(path: str, entry) -> dict:
+    """``torch.save`` an entry to ``path``; see :func:`write_file`."""
+    buffer = io.BytesIO()
+    torch.save(entry, buffer)
+    return write_file(path, buffer.getvalue())
 
 
 def commit_meta(root: str, meta: dict, entry_dir: str) -> None:

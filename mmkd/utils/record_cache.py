@@ -34,8 +34,10 @@ and ``labels (N,)`` int64.
   fields follow the sample's own resize, flip and crop
   (``homography_matrix``, :func:`transform_records`).
 """
+import math
 import os
 import os.path as osp
+import sys
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -46,7 +48,7 @@ from torch import Tensor
 from .cache_files import (META_FILE, check_target, check_verify_mode,
                           commit_meta, discard_build, entry_file_name,
                           file_identity, hash_file, new_entry_dir, read_json,
-                          verify_entry_file, write_entry)
+                          verify_entry_file, write_file)
 
 #: ``meta.json``'s ``kind`` for a record cache (a tap cache has none)
 RECORD_KIND = 'records'
@@ -318,8 +320,36 @@ def check_records(records: Mapping, schema: Dict[str, dict],
                          f'counts (first dims): {shown}')
     for field in box_fields(schema):
         _check_boxes(out[field], key, field)
-    # contiguous copies: a view would save its whole base tensor
-    return {f: v.contiguous().clone() for f, v in out.items()}
+    return out
+
+
+def _field_order(schema: Dict[str, dict]) -> List[str]:
+    """The order of the fields in an entry file: widest dtype first, so
+    that each field starts aligned to its dtype."""
+    return sorted(schema, key=lambda f: -DTYPES[schema[f]['dtype']].itemsize)
+
+
+def _layout(schema: Dict[str, dict], count: int):
+    """Where each field lies in an entry file of ``count`` records: the
+    fields' raw bytes one after another (:func:`_field_order`).
+
+    Returns:
+        tuple[dict, int]: Field to ``(offset, numel)``, and the file size.
+    """
+    spans, offset = {}, 0
+    for field in _field_order(schema):
+        numel = count * math.prod(schema[field]['shape'])
+        spans[field] = (offset, numel)
+        offset += numel * DTYPES[schema[field]['dtype']].itemsize
+    return spans, offset
+
+
+def encode_records(records: Dict[str, Tensor],
+                   schema: Dict[str, dict]) -> bytes:
+    """An entry's bytes: each field's values in C order and native byte
+    order (recorded in the metadata), laid out by :func:`_layout`."""
+    return b''.join(records[field].contiguous().reshape(-1).view(
+        torch.uint8).numpy().tobytes() for field in _field_order(schema))
 
 
 def _check_boxes(boxes: Tensor, key: str, field: str) -> None:
@@ -337,20 +367,15 @@ def map_boxes(boxes: Tensor, homography: np.ndarray) -> Tensor:
     """Boxes through a 3x3 homography: the bounding box of the projected
     corners (as mmdet's ``HorizontalBoxes.project_``), in ``boxes``' dtype.
     """
-    matrix = torch.as_tensor(np.asarray(homography), dtype=torch.float64)
-    b = boxes.to(torch.float64)
-    x1, y1, x2, y2 = b.unbind(-1)
-    corners = torch.stack([
-        torch.stack([x1, y1], -1),
-        torch.stack([x2, y1], -1),
-        torch.stack([x1, y2], -1),
-        torch.stack([x2, y2], -1)
-    ], 1)  # (N, 4, 2)
-    points = torch.cat([corners, corners.new_ones(*corners.shape[:2], 1)], 2)
-    points = points @ matrix.T
-    points = points[..., :2] / points[..., 2:3]
-    out = torch.cat([points.amin(1), points.amax(1)], 1)
-    return out.reshape(boxes.shape).to(boxes.dtype)
+    # numpy: a dozen small ops, each far cheaper than torch's dispatch
+    m = np.asarray(homography, dtype=np.float64)
+    b = boxes.to(torch.float64).numpy().reshape(-1, 4)
+    xs, ys = b[:, [0, 2, 0, 2]], b[:, [1, 1, 3, 3]]  # the 4 corners
+    scale = m[2, 0] * xs + m[2, 1] * ys + m[2, 2]
+    px = (m[0, 0] * xs + m[0, 1] * ys + m[0, 2]) / scale
+    py = (m[1, 0] * xs + m[1, 1] * ys + m[1, 2]) / scale
+    out = np.stack([px.min(1), py.min(1), px.max(1), py.max(1)], 1)
+    return torch.from_numpy(out).reshape(boxes.shape).to(boxes.dtype)
 
 
 def transform_records(records: Dict[str, Tensor],
@@ -390,10 +415,8 @@ def transform_records(records: Dict[str, Tensor],
         if img_shape is not None:
             h, w = img_shape[:2]
             if clip:
-                value = torch.stack([
-                    value[:, 0].clamp(0, w), value[:, 1].clamp(0, h),
-                    value[:, 2].clamp(0, w), value[:, 3].clamp(0, h)
-                ], 1)
+                value = torch.minimum(
+                    value.clamp(min=0), value.new_tensor([w, h, w, h]))
             # partly inside, as mmdet's HorizontalBoxes.is_inside
             x1, y1, x2, y2 = value.unbind(1)
             inside = (x1 < w) & (y1 < h) & (x2 > 0) & (y2 > 0)
@@ -434,7 +457,9 @@ def resolve_homography(homography, flip: bool,
             f'{where}: the image was {" and ".join(moved)} but no '
             'homography_matrix was recorded, so the cached boxes cannot '
             'follow it; use mmdet\'s Resize/RandomFlip/RandomCrop (mmcv\'s '
-            'and mmseg\'s do not record it), and move boxes before Pad')
+            'and mmseg\'s do not record it; RandomResize outside mmdet\'s '
+            "scope builds mmcv's Resize: give it resize_type='mmdet.Resize')"
+            ', and move boxes before Pad')
     return None
 
 
@@ -498,15 +523,15 @@ class RecordCacheWriter:
                 '(two samples with one key: key paths relative to data_root, '
                 'not by file name)')
         entry = check_records(records, self.schema, key)
-        record = dict(file=entry_file_name(len(self.index)))
+        data = encode_records(entry, self.schema)
+        record = dict(file=entry_file_name(len(self.index), 'bin'))
         record.update(
-            write_entry(
-                osp.join(self.root, self.entry_dir, record['file']), entry))
+            write_file(
+                osp.join(self.root, self.entry_dir, record['file']), data))
         record['count'] = int(next(iter(entry.values())).shape[0])
         self.index[key] = record
         self.records += record['count']
-        self.nbytes += sum(v.numel() * v.element_size()
-                           for v in entry.values())
+        self.nbytes += len(data)
 
     def close(self) -> None:
         """Write the metadata, which makes this build the cache."""
@@ -524,6 +549,7 @@ class RecordCacheWriter:
             version=RECORD_FORMAT_VERSION,
             fingerprint=self.fingerprint,
             schema=self.schema,
+            byteorder=sys.byteorder,
             extra_inputs=self.extra_inputs,
             entries=len(self.index),
             records=self.records,
@@ -582,6 +608,11 @@ class RecordCache:
         self.schema = meta['schema']
         if schema is not None:
             _check_schema(root, normalize_schema(schema), self.schema)
+        if meta.get('byteorder') != sys.byteorder:
+            raise ValueError(
+                f'record cache {root!r} was written on a '
+                f'{meta.get("byteorder")}-endian machine, this one is '
+                f'{sys.byteorder}-endian; {REBUILD}')
         self.fingerprint = meta['fingerprint']
         if fingerprint is not None and fingerprint != self.fingerprint:
             raise ValueError(
@@ -673,23 +704,45 @@ class RecordCache:
                 'built for other data, or the key is not relative to the '
                 "same data_root")
         path = self._path(record)
-        entry = torch.load(path, weights_only=True)
         count = record['count']
-        for field in fields:
-            value = entry.get(field)
-            if value is None or value.shape[:1] != (count, ):
-                raise ValueError(
-                    f'record cache {self.root!r}: entry {key!r}, {path}, '
-                    f'field {field!r} has shape '
-                    f'{None if value is None else tuple(value.shape)}, '
-                    f'{count} records when written; {REBUILD}')
-        return {field: entry[field] for field in fields}
+        spans, size = _layout(self.schema, count)
+        whole = len(fields) == len(self.schema)
+        out = {}
+        with open(path, 'rb') as f:
+            if whole:  # one read; the fields are views of its buffer
+                buffer = self._read(f, 0, size, key, path)
+            for field in fields:
+                spec = self.schema[field]
+                dtype = DTYPES[spec['dtype']]
+                offset, numel = spans[field]
+                if not whole:  # only the fields asked for are read
+                    buffer = self._read(f, offset, numel * dtype.itemsize, key,
+                                        path)
+                    offset = 0
+                if numel:
+                    value = torch.frombuffer(
+                        buffer, dtype=dtype, count=numel, offset=offset)
+                else:
+                    value = torch.empty(0, dtype=dtype)
+                out[field] = value.reshape(count, *spec['shape'])
+        return out
 
-    def lookup(
-            self,
-            keys: Sequence[str],
-            fields: Optional[Sequence[str]] = None) -> List[Dict[str, Tensor]]:
-        """The records of several samples by key, in order."""
+    def _read(self, f, offset: int, size: int, key: str,
+              path: str) -> bytearray:
+        buffer = bytearray(size)
+        f.seek(offset)
+        if f.readinto(buffer) != size:
+            raise ValueError(
+                f'record cache {self.root!r}: entry {key!r}, {path}, is '
+                'shorter than its records (truncated since the cache '
+                f'opened); {REBUILD}')
+        return buffer
+
+    def lookup(self,
+               keys: Sequence[str],
+               fields: Optional[Sequence[str]] = None) -> List[dict]:
+        """The records of several samples by key, in order: a list of
+        field-to-tensor dicts (:meth:`get`)."""
         return [self.get(key, fields) for key in keys]
 
     def records_for(self,

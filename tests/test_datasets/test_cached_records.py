@@ -151,6 +151,7 @@ def test_transforms_that_record_no_homography_are_refused(cached):
             r'\(24, 32\) but no homography_matrix') as info:
         _run(pipeline, dict(results))
     assert root in str(info.value) and "'img/0.png'" in str(info.value)
+    assert "resize_type='mmdet.Resize'" in str(info.value)
     pipeline = _pipeline([
         load,
         dict(type='mmcv.RandomFlip', prob=1.),

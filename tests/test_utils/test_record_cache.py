@@ -65,6 +65,8 @@ def test_records_of_any_count_round_trip(tmp_path):
     out = cache.lookup(['seq/7.png', 'img/a.png'], fields=['scores'])
     assert [list(o) for o in out] == [['scores'], ['scores']]
     assert [len(o['scores']) for o in out] == [300, 3]
+    torch.testing.assert_close(out[0]['scores'],
+                               entries['seq/7.png']['scores'])
     with open(osp.join(root, 'meta.json')) as f:
         meta = json.load(f)
     assert meta['schema']['boxes'] == dict(
@@ -205,11 +207,17 @@ def test_truncated_entry_and_foreign_folders_are_refused(tmp_path):
     meta = json.loads((tmp_path / 'cache' / 'meta.json').read_text())
     path = osp.join(root, meta['entry_dir'],
                     meta['index']['img/a.png']['file'])
+    # an entry's bytes are its fields' values, nothing else
+    assert osp.getsize(path) == 2 * (4 * 4 + 8 * 2 + 4 + 8)
+    opened = RecordCache(root)
     with open(path, 'r+b') as f:
         f.truncate(os.path.getsize(path) - 7)
     with pytest.raises(ValueError, match='truncated or rewritten') as info:
         RecordCache(root)
     assert path in str(info.value) and "'img/a.png'" in str(info.value)
+    # truncated after the cache opened: named when read
+    with pytest.raises(ValueError, match='is shorter than its records'):
+        opened.get('img/a.png')
     # a folder of other files is not written into
     (tmp_path / 'results').mkdir()
     (tmp_path / 'results' / 'notes.txt').write_text('keep me')

@@ -14,7 +14,7 @@ original image's coordinates) are projected with it::
         dict(type='mmkd.LoadCachedRecords', cache='work_dirs/clip_boxes',
              data_root=data_root),
         dict(type='RandomResize', scale=(1333, 800), ratio_range=(0.5, 2.),
-             keep_ratio=True),
+             keep_ratio=True, resize_type='mmdet.Resize'),
         dict(type='RandomFlip', prob=0.5),
         dict(type='RandomCrop', crop_size=(800, 800)),
         dict(type='mmkd.TransformCachedBoxes'),   # optional, see below
