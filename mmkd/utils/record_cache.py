@@ -538,7 +538,11 @@ class RecordCacheWriter:
         if self.closed:
             return
         for name, old in self.extra_inputs.items():
-            if file_identity(old['path']) != [old['bytes'], old['mtime_ns']]:
+            try:
+                identity = file_identity(old['path'])
+            except FileNotFoundError:
+                identity = None
+            if identity != [old['bytes'], old['mtime_ns']]:
                 self.discard()
                 raise ValueError(
                     f'record cache {self.root!r}: extra input {name!r}, '

@@ -292,3 +292,25 @@ def test_model_side_reads_records_into_data_samples(tmp_path):
                           fields=['scores'])[0]) == 2
     with pytest.raises(KeyError, match="no 'sample_idx' in its metainfo"):
         cache.records_for(samples, key='sample_idx')
+
+
+@pytest.mark.parametrize('change', ['rewrite', 'delete'])
+def test_extra_input_changed_during_the_build_is_not_committed(
+        tmp_path, change):
+    root = str(tmp_path / 'cache')
+    proposals = tmp_path / 'proposals.pkl'
+    proposals.write_bytes(b'boxes of run 1')
+    writer = RecordCacheWriter(root, SCHEMA, 'a',
+                               dict(proposals=str(proposals)))
+    writer.add('img/a.png', _records(2))
+    if change == 'rewrite':
+        proposals.write_bytes(b'boxes of run 2, longer')
+    else:
+        proposals.unlink()
+    with pytest.raises(
+            ValueError, match='changed while the cache was '
+            'written') as info:
+        writer.close()
+    assert str(proposals) in str(info.value)
+    assert not (tmp_path / 'cache' / 'meta.json').exists()
+    assert list((tmp_path / 'cache').iterdir()) == []
