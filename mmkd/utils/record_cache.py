@@ -24,7 +24,9 @@ and ``labels (N,)`` int64.
   whose bytes are hashed, are recorded and checked when the cache opens.
 - :class:`RecordCacheWriter` writes into a new entry folder and swaps the
   metadata in when it closes, like the teacher tap cache (the shared
-  layout: :mod:`mmkd.utils.cache_files`).
+  layout: :mod:`mmkd.utils.cache_files`). An entry file is its fields'
+  raw bytes (widest dtype first; no pickle), so a read is one ``readinto``
+  and tensors over its buffer, and a subset of fields reads only theirs.
 - :class:`RecordCache` reads entries by key (:meth:`RecordCache.get`,
   :meth:`RecordCache.lookup`) or for the model's data samples
   (:meth:`RecordCache.records_for`, :meth:`RecordCache.pack`, which sets
@@ -33,6 +35,19 @@ and ``labels (N,)`` int64.
   ``mmkd.PackCachedRecords`` read them in the data pipeline, where box
   fields follow the sample's own resize, flip and crop
   (``homography_matrix``, :func:`transform_records`).
+
+Example::
+
+    schema = dict(boxes=dict(dtype='float32', shape=(4,), box='xyxy'),
+                  embeddings=dict(dtype='float16', shape=(512,)),
+                  scores=dict(dtype='float32', shape=()))
+    with RecordCacheWriter('work_dirs/clip_boxes', schema, fingerprint,
+                           extra_inputs=dict(proposals=proposal_file)) as w:
+        for img_path, boxes, embeddings, scores in teacher_outputs:
+            w.add(record_key(img_path, data_root),
+                  dict(boxes=boxes, embeddings=embeddings, scores=scores))
+    cache = RecordCache('work_dirs/clip_boxes', schema=schema)
+    cache.get(record_key(prev_img_path, data_root))['embeddings']
 """
 import math
 import os

@@ -1,6 +1,12 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Teacher outputs computed once and read back instead of running the
-teacher (``tools/cache_teacher.py`` writes them)."""
+teacher (``tools/cache_teacher.py`` writes them).
+
+These are fixed-shape taps per sample and flip; a variable number of
+records per sample (boxes and their embeddings), keyed independently of
+augmentation and readable by data transforms, is the record cache of
+:mod:`mmkd.utils.record_cache`. Both share :mod:`mmkd.utils.cache_files`.
+"""
 import hashlib
 import json
 import os
