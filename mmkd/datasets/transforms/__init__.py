@@ -1,9 +1,12 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+from .cached_records import (RECORD_GROUPS, LoadCachedRecords,
+                             PackCachedRecords, TransformCachedBoxes)
 from .multiview_image_aug import MultiViewImageResizeCrop
 from .teacher_views import (TEACHER_INPUTS, CopyView, PackTeacherView,
                             SharedAugment)
 
 __all__ = [
-    'CopyView', 'MultiViewImageResizeCrop', 'PackTeacherView',
-    'SharedAugment', 'TEACHER_INPUTS'
+    'CopyView', 'LoadCachedRecords', 'MultiViewImageResizeCrop',
+    'PackCachedRecords', 'PackTeacherView', 'RECORD_GROUPS', 'SharedAugment',
+    'TEACHER_INPUTS', 'TransformCachedBoxes'
 ]

@@ -1,14 +1,16 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Teacher outputs computed once and read back instead of running the
-teacher (``tools/cache_teacher.py`` writes them)."""
+teacher (``tools/cache_teacher.py`` writes them).
+
+These are fixed-shape taps per sample and flip; a variable number of
+records per sample (boxes and their embeddings), keyed independently of
+augmentation and readable by data transforms, is the record cache of
+:mod:`mmkd.utils.record_cache`. Both share :mod:`mmkd.utils.cache_files`.
+"""
 import hashlib
-import io
 import json
 import os
 import os.path as osp
-import re
-import shutil
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -16,6 +18,12 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor
+
+from mmkd.utils.cache_files import (META_FILE, check_target,
+                                    check_verify_mode, commit_meta,
+                                    discard_build, entry_file_name,
+                                    file_identity, new_entry_dir,
+                                    verify_entry_file, write_entry)
 
 #: transforms whose output a cache entry can be keyed by: deterministic
 #: given the sample, or random only through a flag stored in the metainfo
@@ -25,14 +33,9 @@ KEYABLE_TRANSFORMS = {
     'Resize', 'RandomFlip'
 }
 
-#: prefix of the folder of a build's entry files, ``entries-<id>``; the
-#: metadata names the folder of the complete build it describes
-ENTRY_DIR = 'entries'
-META_FILE = 'meta.json'
 #: 2: entry sizes and hashes, input files, scale factors and the pipeline
 #: recorded; version 1 caches recorded none of them and are refused
 FORMAT_VERSION = 2
-VERIFY_MODES = ('size', 'hash')
 
 
 def check_cacheable_pipeline(pipeline: List[dict]) -> None:
@@ -146,39 +149,11 @@ def check_cache_target(root: str) -> None:
     Raises:
         ValueError: Naming the folder and what it holds.
     """
-    if not osp.exists(root):
-        return
-    if not osp.isdir(root):
-        raise ValueError(f'teacher cache folder {root!r} is not a folder')
-    names = sorted(os.listdir(root))
-    if all(_is_own_file(root, n) for n in names):
-        return
-    if META_FILE in names:
-        try:
-            with open(osp.join(root, META_FILE)) as f:
-                meta = json.load(f)
-        except (OSError, ValueError):
-            meta = None
-        if isinstance(meta, dict) and {'fingerprint', 'index'} <= set(meta):
-            return
-    shown = ', '.join(
-        names[:5]) + (f' and {len(names) - 5} more' if len(names) > 5 else '')
-    raise ValueError(
-        f'teacher cache folder {root!r} is not empty and not an mmkd '
-        f'teacher cache (it holds {shown}); refusing to write into it: '
-        'choose a new or empty folder')
+    check_target(root, 'teacher cache', _is_tap_cache)
 
 
-def _is_own_file(root: str, name: str) -> bool:
-    """Written by a cache build, complete or interrupted: an entry folder
-    holding entry files only, or a metadata file being written."""
-    path = osp.join(root, name)
-    if re.fullmatch(rf'{META_FILE}\.tmp-\d+', name):
-        return osp.isfile(path)
-    if not re.fullmatch(rf'{ENTRY_DIR}(-[0-9a-f]{{12}})?', name) or \
-            not osp.isdir(path):
-        return False
-    return all(re.fullmatch(r'\d{7}\.pth', n) for n in os.listdir(path))
+def _is_tap_cache(meta: dict) -> bool:
+    return meta.get('kind') is None and {'fingerprint', 'index'} <= set(meta)
 
 
 def _input_files(metainfo: dict) -> List[Tuple[str, str]]:
@@ -196,12 +171,6 @@ def _input_files(metainfo: dict) -> List[Tuple[str, str]]:
             files += [(f'{name}[{i}]', v) for i, v in enumerate(value)
                       if isinstance(v, str)]
     return [(name, path) for name, path in files if osp.isfile(path)]
-
-
-def _identity(path: str) -> List[int]:
-    """Size and modification time: a regenerated file changes either."""
-    stat = os.stat(path)
-    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _scale_factor(metainfo: dict) -> Optional[List[float]]:
@@ -222,14 +191,6 @@ def _changed_input(cache_dir: str, key: str, path: str, recorded: List[int],
         'rebuild the cache with tools/cache_teacher.py')
 
 
-def _hash_file(path: str) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_meta(cache_dir: str) -> dict:
     meta_file = osp.join(cache_dir, META_FILE)
     if not osp.isfile(meta_file):
@@ -238,6 +199,10 @@ def _read_meta(cache_dir: str) -> dict:
             'with tools/cache_teacher.py')
     with open(meta_file) as f:
         meta = json.load(f)
+    if meta.get('kind') is not None:
+        raise ValueError(
+            f'teacher_cache {cache_dir!r} is a {meta["kind"]} cache, not a '
+            'cache of teacher taps (tools/cache_teacher.py writes those)')
     if meta.get('version') != FORMAT_VERSION:
         raise ValueError(
             f'teacher_cache {cache_dir!r} has an older format (version '
@@ -403,7 +368,7 @@ class TeacherCache:
         self.index = dict(index or {})
         self._nbytes = nbytes
         self.pipeline = None if pipeline is None else cache_pipeline(pipeline)
-        self.entry_dir = entry_dir or f'{ENTRY_DIR}-{uuid.uuid4().hex[:12]}'
+        self.entry_dir = entry_dir or new_entry_dir()
         # samples whose input files and scale factor were checked
         self._checked = set()
 
@@ -420,19 +385,13 @@ class TeacherCache:
                 for name, value in feats.items()
             }
             old = self.index.get(key)
-            record = dict(
-                file=old['file'] if old else f'{len(self.index):07d}.pth')
-            buffer = io.BytesIO()
-            torch.save(entry, buffer)
-            data = buffer.getvalue()
-            with open(self._path(record), 'wb') as f:
-                f.write(data)
+            record = dict(file=old['file'] if old else entry_file_name(
+                len(self.index)))
+            record.update(write_entry(self._path(record), entry))
             meta = sample.metainfo
             record.update(
-                bytes=len(data),
-                blake2b=hashlib.blake2b(data, digest_size=16).hexdigest(),
                 inputs={
-                    name: [path, *_identity(path)]
+                    name: [path, *file_identity(path)]
                     for name, path in _input_files(meta)
                 },
                 scale_factor=_scale_factor(meta))
@@ -475,7 +434,7 @@ class TeacherCache:
                     f'input file {name} ({metainfo.get(name.split("[")[0])}'
                     ') though it had when the cache was built; rebuild it '
                     'with tools/cache_teacher.py')
-            current = _identity(files[name])
+            current = file_identity(files[name])
             if current != recorded:
                 raise _changed_input(self.root, key, files[name], recorded,
                                      current)
@@ -498,7 +457,6 @@ class TeacherCache:
     def save(self) -> None:
         """Write the metadata, which makes this build the cache; :meth:`add`
         wrote the entries. The previous build's entries are removed."""
-        os.makedirs(osp.join(self.root, self.entry_dir), exist_ok=True)
         meta = dict(
             version=FORMAT_VERSION,
             fingerprint=self.fingerprint,
@@ -509,25 +467,11 @@ class TeacherCache:
             nbytes=self._nbytes,
             entry_dir=self.entry_dir,
             index=self.index)
-        # written aside and swapped in: a reader sees the old metadata or
-        # the new, never part of one
-        tmp_file = osp.join(self.root, f'{META_FILE}.tmp-{os.getpid()}')
-        with open(tmp_file, 'w') as f:
-            json.dump(meta, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_file, osp.join(self.root, META_FILE))
-        for name in os.listdir(self.root):
-            if name != self.entry_dir and _is_own_file(self.root, name):
-                path = osp.join(self.root, name)
-                if osp.isdir(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    os.remove(path)
+        commit_meta(self.root, meta, self.entry_dir)
 
     def discard(self) -> None:
         """Remove the entries of a build that did not complete."""
-        shutil.rmtree(osp.join(self.root, self.entry_dir), ignore_errors=True)
+        discard_build(self.root, self.entry_dir)
 
     @classmethod
     def load(cls,
@@ -554,9 +498,7 @@ class TeacherCache:
             ValueError: For another teacher or pipeline, a truncated or
                 rewritten entry, or a changed input file, naming them.
         """
-        if verify not in VERIFY_MODES:
-            raise ValueError(
-                f"verify must be 'size' or 'hash', got {verify!r}")
+        check_verify_mode(verify)
         meta = _read_meta(cache_dir)
         if meta.get('fingerprint') != fingerprint:
             raise ValueError(
@@ -584,29 +526,15 @@ class TeacherCache:
         return cache
 
     def _verify_entry(self, key: str, record: dict, verify: str) -> None:
-        path = self._path(record)
-        rebuild = 'rebuild it with tools/cache_teacher.py'
-        try:
-            size = os.stat(path).st_size
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f'teacher_cache {self.root!r}: the entry of sample {key!r}, '
-                f'{path}, is missing; {rebuild}') from None
-        if size != record['bytes']:
-            raise ValueError(
-                f'teacher_cache {self.root!r}: the entry of sample {key!r}, '
-                f'{path}, has {size} bytes, {record["bytes"]} when written: '
-                f'truncated or rewritten; {rebuild}')
-        if verify == 'hash' and _hash_file(path) != record['blake2b']:
-            raise ValueError(
-                f'teacher_cache {self.root!r}: the entry of sample {key!r}, '
-                f'{path}, was rewritten since it was written (its blake2b '
-                f'hash differs); {rebuild}')
+        verify_entry_file(
+            self._path(record), record, verify,
+            f'teacher_cache {self.root!r}: the entry of sample {key!r}',
+            'rebuild it with tools/cache_teacher.py')
         for path, *recorded in record['inputs'].values():
             # a path that is gone is checked through the sample's own path
             # when it is read: the dataset may have moved
             try:
-                current = _identity(path)
+                current = file_identity(path)
             except FileNotFoundError:
                 continue
             if current != recorded:

@@ -11,6 +11,7 @@ from mmkd.models.distillers.teacher_cache import (TeacherCache,
                                                   check_cache_pipeline,
                                                   check_cache_target, decode,
                                                   encode, sample_key)
+from mmkd.utils.record_cache import RecordCache, RecordCacheWriter
 
 
 def _sample(path, flip=False):
@@ -361,3 +362,23 @@ def test_out_folder_that_is_not_a_cache_is_refused(tmp_path):
     (tmp_path / 'file').write_text('')
     with pytest.raises(ValueError, match='not a folder'):
         check_cache_target(str(tmp_path / 'file'))
+
+
+def test_tap_and_record_caches_are_told_apart(tmp_path):
+    root = str(tmp_path / 'records')
+    with RecordCacheWriter(root, dict(
+            scores=dict(dtype='float32', shape=()))) as writer:
+        writer.add('img/a.png', dict(scores=torch.zeros(2)))
+    with pytest.raises(ValueError, match='is a records cache'):
+        TeacherCache.load(root, 'abc')
+    with pytest.raises(ValueError, match='not an mmkd teacher cache'):
+        check_cache_target(root)
+    taps = str(tmp_path / 'taps')
+    cache = TeacherCache('abc', taps)
+    cache.add(dict(logits=torch.zeros(1, 2)), [
+        BaseDataElement(metainfo=dict(img_path='/d/img/a.png'))])
+    cache.save()
+    with pytest.raises(ValueError, match='is not a record cache'):
+        RecordCache(taps)
+    with pytest.raises(ValueError, match='not an mmkd record cache'):
+        RecordCacheWriter(taps, dict(s=dict(dtype='int64')))
