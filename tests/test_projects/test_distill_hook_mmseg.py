@@ -19,6 +19,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(
     ROOT, 'projects/distill_hook_mmseg/configs/'
     'fcn_r18-w8_digit-scenes_distill-hook.py')
+# the unmodified mmseg config the hook config adds distillation to
+STUDENT = osp.join(
+    ROOT, 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py')
 
 
 @pytest.fixture(scope='module')
@@ -204,3 +207,38 @@ def test_hook_with_teacher_cache(data_and_teacher):
     runner.train()
     assert 'train/distill.loss_cwd_logits' in runner.message_hub.log_scalars
     assert not calls
+
+
+def test_test_only_run_needs_no_teacher(data_and_teacher):
+    """mmseg's tools/test.py (a test-only Runner) on the hook config: the
+    hook stays inert (no optimizer to extend, no teacher built or loaded),
+    so a missing teacher checkpoint does not matter and the metrics are
+    those of the plain student config."""
+    tmp, data, teacher_ckpt = data_and_teacher
+    runner = Runner.from_cfg(
+        make_cfg(tmp, data, teacher_ckpt, 'test_only', max_iters=1))
+    runner.train()
+    # before_run runs again on the trained runner: nothing is added twice
+    groups = len(runner.optim_wrapper.optimizer.param_groups)
+    trained = runner.test()
+    assert len(runner.optim_wrapper.optimizer.param_groups) == groups
+    ckpt = osp.join(runner.work_dir, 'iter_1.pth')
+    assert 'distill_connectors' in torch.load(ckpt)
+
+    cfg = make_cfg(tmp, data, str(tmp / 'no_such_teacher.pth'),
+                   'test_only_eval')
+    cfg.load_from = ckpt
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    hook = next(h for h in runner.hooks if isinstance(h, DistillHook))
+    assert hook.distiller is None
+    assert 'loss' not in vars(runner.model)  # the loss is not patched
+
+    student = Config.fromfile(STUDENT)
+    student.work_dir = str(tmp / 'test_only_student')
+    student.test_dataloader.batch_size = 2
+    student.test_dataloader.dataset.data_root = data
+    student.default_hooks.visualization.draw = False
+    student.load_from = ckpt
+    plain = Runner.from_cfg(student).test()
+    assert metrics == plain == trained
