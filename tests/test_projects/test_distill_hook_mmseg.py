@@ -120,6 +120,8 @@ def test_hook_under_ddp_keeps_ranks_identical(data_and_teacher):
                 f"type='DumpRankWeights', out_dir='{work_dir}')]\n"
                 f"train_dataloader = dict(batch_size=2, dataset=dict("
                 f"data_root='{data}'))\n"
+                # training builds the val loop: not the default data root
+                f"val_dataloader = dict(dataset=dict(data_root='{data}'))\n"
                 'train_cfg = dict(max_iters=3, val_interval=100)\n'
                 'default_hooks = dict(checkpoint=dict(interval=100))\n')
     run_dist('tools/dist_train.sh', config, '2', '--work-dir', work_dir,
@@ -171,7 +173,8 @@ def test_hook_with_teacher_cache(data_and_teacher):
                 f"data_root='{data}', pipeline=["
                 "dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),"
                 " dict(type='RandomFlip', prob=0.5), "
-                "dict(type='PackSegInputs')]))\n")
+                "dict(type='PackSegInputs')]))\n"
+                f"val_dataloader = dict(dataset=dict(data_root='{data}'))\n")
     cache_dir = str(tmp / 'hook_cache')
     proc = subprocess.run([
         sys.executable, 'tools/cache_teacher.py', config, '--out', cache_dir,
