@@ -103,7 +103,7 @@ def test(config, ckpt, work_dir, options):
             return json.load(f)
     cmd = [
         sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
-        osp.join(work_dir, 'test'), '--out', out
+        osp.join(work_dir, 'test'), '--dump-metrics', out
     ]
     if options:
         cmd += ['--cfg-options', *options]

@@ -3,6 +3,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 
 import cv2
 import numpy as np
@@ -189,6 +190,7 @@ def test_registry_builds_and_generates(tmp_path):
         dict(
             type='mmkd.DigitScenesDataset',
             data_root=data_root,
+            auto_generate=True,
             generate_cfg=cfg))
     assert isinstance(seg, DigitScenesDataset) and len(seg) == 3
     assert seg.metainfo['classes'] == DIGIT_SCENES_CLASSES
@@ -200,6 +202,7 @@ def test_registry_builds_and_generates(tmp_path):
             data_root=data_root,
             ann_file='annotations/instances_val.json',
             data_prefix=dict(img='img_dir/val/'),
+            auto_generate=True,
             generate_cfg=cfg))
     assert isinstance(det, DigitScenesDetDataset) and len(det) == 2
     assert det.metainfo['classes'] == DIGIT_SCENES_CLASSES[1:]
@@ -214,6 +217,36 @@ def test_registry_builds_and_generates(tmp_path):
         os.remove(osp.join(data_root, 'img_dir/train', name))
     with pytest.raises(FileNotFoundError, match=re.escape(data_root)):
         DigitScenesDataset(data_root=data_root)
+
+
+def test_generates_on_first_use_only_at_the_default_root(
+        tmp_path, monkeypatch):
+    """A data_root typo must not silently generate a new dataset there: by
+    default only ``data/digit_scenes`` (however spelt) is generated."""
+    monkeypatch.chdir(tmp_path)
+    tiny = dict(num_train=2, num_val=1, img_size=32, seed=0)
+    typo = 'data/digit_scene'
+    for cls in (DigitScenesDataset, DigitScenesDetDataset):
+        with pytest.raises(FileNotFoundError,
+                           match=rf"'{typo}'.*default root "
+                           r"'data/digit_scenes'.*auto_generate=True"):
+            cls(data_root=typo, generate_cfg=tiny)
+    assert not osp.exists(typo)
+    # the default root, spelt otherwise, is generated on first use
+    seg = DigitScenesDataset(data_root='./data/../data/digit_scenes/',
+                             generate_cfg=tiny)
+    assert len(seg) == 2
+    assert osp.isfile(osp.join('data', 'digit_scenes', 'meta.json'))
+    # an existing DigitScenes root is regenerated for other parameters
+    shutil.copytree('data/digit_scenes', 'elsewhere')
+    seg = DigitScenesDataset(data_root='elsewhere',
+                             generate_cfg=dict(tiny, num_train=3))
+    assert len(seg) == 3
+    # auto_generate=False never generates, even at the default root
+    shutil.rmtree('data/digit_scenes')
+    with pytest.raises(FileNotFoundError, match='auto_generate=False'):
+        DigitScenesDataset(auto_generate=False)
+    assert not osp.exists('data/digit_scenes')
 
 
 def test_shifted_domain_is_a_harder_rendition(tmp_path):

@@ -19,6 +19,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(
     ROOT, 'projects/distill_hook_mmseg/configs/'
     'fcn_r18-w8_digit-scenes_distill-hook.py')
+# the unmodified mmseg config the hook config adds distillation to
+STUDENT = osp.join(
+    ROOT, 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py')
 
 
 @pytest.fixture(scope='module')
@@ -117,6 +120,8 @@ def test_hook_under_ddp_keeps_ranks_identical(data_and_teacher):
                 f"type='DumpRankWeights', out_dir='{work_dir}')]\n"
                 f"train_dataloader = dict(batch_size=2, dataset=dict("
                 f"data_root='{data}'))\n"
+                # training builds the val loop: not the default data root
+                f"val_dataloader = dict(dataset=dict(data_root='{data}'))\n"
                 'train_cfg = dict(max_iters=3, val_interval=100)\n'
                 'default_hooks = dict(checkpoint=dict(interval=100))\n')
     run_dist('tools/dist_train.sh', config, '2', '--work-dir', work_dir,
@@ -168,7 +173,8 @@ def test_hook_with_teacher_cache(data_and_teacher):
                 f"data_root='{data}', pipeline=["
                 "dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),"
                 " dict(type='RandomFlip', prob=0.5), "
-                "dict(type='PackSegInputs')]))\n")
+                "dict(type='PackSegInputs')]))\n"
+                f"val_dataloader = dict(dataset=dict(data_root='{data}'))\n")
     cache_dir = str(tmp / 'hook_cache')
     proc = subprocess.run([
         sys.executable, 'tools/cache_teacher.py', config, '--out', cache_dir,
@@ -204,3 +210,38 @@ def test_hook_with_teacher_cache(data_and_teacher):
     runner.train()
     assert 'train/distill.loss_cwd_logits' in runner.message_hub.log_scalars
     assert not calls
+
+
+def test_test_only_run_needs_no_teacher(data_and_teacher):
+    """mmseg's tools/test.py (a test-only Runner) on the hook config: the
+    hook stays inert (no optimizer to extend, no teacher built or loaded),
+    so a missing teacher checkpoint does not matter and the metrics are
+    those of the plain student config."""
+    tmp, data, teacher_ckpt = data_and_teacher
+    runner = Runner.from_cfg(
+        make_cfg(tmp, data, teacher_ckpt, 'test_only', max_iters=1))
+    runner.train()
+    # before_run runs again on the trained runner: nothing is added twice
+    groups = len(runner.optim_wrapper.optimizer.param_groups)
+    trained = runner.test()
+    assert len(runner.optim_wrapper.optimizer.param_groups) == groups
+    ckpt = osp.join(runner.work_dir, 'iter_1.pth')
+    assert 'distill_connectors' in torch.load(ckpt)
+
+    cfg = make_cfg(tmp, data, str(tmp / 'no_such_teacher.pth'),
+                   'test_only_eval')
+    cfg.load_from = ckpt
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    hook = next(h for h in runner.hooks if isinstance(h, DistillHook))
+    assert hook.distiller is None
+    assert 'loss' not in vars(runner.model)  # the loss is not patched
+
+    student = Config.fromfile(STUDENT)
+    student.work_dir = str(tmp / 'test_only_student')
+    student.test_dataloader.batch_size = 2
+    student.test_dataloader.dataset.data_root = data
+    student.default_hooks.visualization.draw = False
+    student.load_from = ckpt
+    plain = Runner.from_cfg(student).test()
+    assert metrics == plain == trained

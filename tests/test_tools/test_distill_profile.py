@@ -45,6 +45,7 @@ def result(tmp_path_factory):
         key = f'{loader}_dataloader.dataset'
         options.append(f'{key}.data_root={data_root}')
         options += [f'{key}.generate_cfg.{k}={v}' for k, v in TINY.items()]
+        options.append(f'{key}.auto_generate=True')  # not the default root
     out = str(tmp / 'profile.json')
     returned = _load_tool().main([
         CONFIG, '--iters', '2', '--warmup', '1', '--work-dir',

@@ -3,6 +3,7 @@
 
 Each tool runs in a subprocess exactly as a user runs it.
 """
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -27,6 +28,9 @@ DISTILL = osp.join(
     'cwd_logits_fcn-r18w32_fcn-r18w8_2k_digit-scenes-128x128.py')
 STUDENT = osp.join(
     ROOT, 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py')
+DET_STUDENT = osp.join(
+    ROOT, 'projects/distill_hook_mmdet/configs/'
+    'retinanet_r18_fpn_digit-scenes.py')
 
 # a deterministic variant: no random photometric aug, no dropout, so an
 # interrupted and resumed run must give the same weights as a straight one
@@ -92,23 +96,38 @@ def setup(tmp_path_factory):
     return dict(tmp=tmp, config=config, data=data)
 
 
+@pytest.fixture(scope='module')
+def trained(setup):
+    """tools/train.py on the tiny config: its last checkpoint and log."""
+    work_dir = str(setup['tmp'] / 'train')
+    log = run_tool('tools/train.py', setup['config'], '--work-dir', work_dir)
+    return osp.join(work_dir, 'iter_2.pth'), log
+
+
+def load_test_tool():
+    """tools/test.py as a module, to call its ``main`` in-process."""
+    spec = importlib.util.spec_from_file_location(
+        'mmkd_test_tool', osp.join(ROOT, 'tools', 'test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _state(path):
     return torch.load(path, map_location='cpu')['state_dict']
 
 
-def test_train_test_export(setup):
+def test_train_test_export(setup, trained):
     tmp, config = setup['tmp'], setup['config']
-    work_dir = str(tmp / 'train')
-    log = run_tool('tools/train.py', config, '--work-dir', work_dir)
+    ckpt, log = trained
     assert 'distill.loss_cwd_logits' in log
-    ckpt = osp.join(work_dir, 'iter_2.pth')
     state = _state(ckpt)
     assert state and all(
         k.startswith(('student.', 'data_preprocessor.')) for k in state)
 
     metrics_file = str(tmp / 'distill_metrics.json')
     run_tool('tools/test.py', config, ckpt, '--work-dir',
-             str(tmp / 'test'), '--out', metrics_file)
+             str(tmp / 'test'), '--dump-metrics', metrics_file)
     with open(metrics_file) as f:
         metrics = json.load(f)
     assert 0 <= metrics['mIoU'] <= 100
@@ -137,6 +156,102 @@ def test_train_test_export(setup):
     log = run_tool(mmseg_test, student_cfg, student_ckpt, '--work-dir',
                    str(tmp / 'mmseg_test'))
     assert f"mIoU: {metrics['mIoU']:.4f}" in log
+
+
+def test_test_needs_no_teacher(setup, trained):
+    """tools/test.py evaluates the student of a DistillModel config whose
+    teacher checkpoint is gone, with the metrics of the full model."""
+    from mmengine.runner import Runner
+    tmp, config = setup['tmp'], setup['config']
+    ckpt, _ = trained
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp / 'test_full')
+    cfg.load_from = ckpt
+    full = Runner.from_cfg(cfg).test()  # builds and loads the teacher
+
+    missing = str(tmp / 'no_such_teacher.pth')
+    metrics = load_test_tool().main([
+        config, ckpt, '--work-dir',
+        str(tmp / 'test_no_teacher'), '--cfg-options',
+        f'model.teacher_ckpt={missing}'
+    ])
+    assert metrics == full
+
+
+def test_test_out_and_show_dir_mmseg(setup, trained):
+    """mmseg's meanings: --out is a folder of predicted masks, --show-dir
+    the visualizer's save_dir, where the painted images go."""
+    import cv2
+    tmp, config = setup['tmp'], setup['config']
+    ckpt, _ = trained
+    out, show_dir = str(tmp / 'seg_preds'), str(tmp / 'seg_show')
+    # a process of its own: mmseg's visualizer is a named global instance
+    run_tool('tools/test.py', config, ckpt, '--work-dir',
+             str(tmp / 'test_seg_out'), '--out', out, '--show-dir', show_dir,
+             '--cfg-options', 'default_hooks.visualization.interval=1')
+    val_dir = osp.join(setup['data'], 'img_dir', 'val')
+    assert sorted(os.listdir(out)) == sorted(os.listdir(val_dir))
+    for name in os.listdir(out):
+        mask = cv2.imread(osp.join(out, name), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(osp.join(val_dir, name))
+        assert mask.shape == image.shape[:2] and mask.max() <= 10
+    painted = [f for _, _, files in os.walk(show_dir) for f in files
+               if f.endswith('.png')]
+    assert len(painted) == 4  # one per val canvas
+
+
+def test_test_out_and_show_dir_mmdet(setup, tmp_path):
+    """mmdet's meanings: --out a .pkl of predictions (DumpDetResults),
+    --show-dir painted images under work_dir/<timestamp>/."""
+    import pickle
+    ckpt = save_random_teacher(
+        Config.fromfile(DET_STUDENT).model, str(tmp_path / 'det.pth'),
+        'mmdet')
+    out = str(tmp_path / 'preds.pkl')
+    work_dir = tmp_path / 'work'
+    tool = load_test_tool()
+    data = setup['data']
+    options = [
+        '--cfg-options', f'test_dataloader.dataset.data_root={data}',
+        f'test_evaluator.ann_file={data}/annotations/instances_val.json',
+        'default_hooks.visualization.interval=1'
+    ]
+    with pytest.raises(ValueError, match=r'must end with \.pkl'):
+        tool.main([DET_STUDENT, ckpt, '--out', str(tmp_path / 'p.json')])
+    run_tool('tools/test.py', DET_STUDENT, ckpt, '--work-dir', str(work_dir),
+             '--out', out, '--show-dir', 'painted', *options)
+    with open(out, 'rb') as f:
+        preds = pickle.load(f)
+    assert len(preds) == 4 and all('pred_instances' in p for p in preds)
+    assert 'bboxes' in preds[0]['pred_instances']
+    painted = list(work_dir.glob('*/painted/*.png'))
+    assert len(painted) == 4
+
+
+def test_show_options_need_a_visualization_hook(tmp_path):
+    tool = load_test_tool()
+    args = tool.parse_args(['cfg.py', 'ckpt.pth', '--show-dir', 'vis'])
+    cfg = Config(dict(default_scope='mmseg',
+                      default_hooks=dict(timer=dict(type='IterTimerHook'))))
+    with pytest.raises(ValueError,
+                       match='cfg.py: --show/--show-dir need a visualization'
+                       ' hook in default_hooks'):
+        tool.trigger_visualization_hook(cfg, args, 'mmseg')
+    with pytest.raises(ValueError, match='cannot tell the task'):
+        tool.config_task(Config(dict(default_scope='mmkd')), 'cfg.py')
+
+    # mmdet3d: the drawing task is required, as upstream
+    cfg = Config(dict(default_hooks=dict(
+        visualization=dict(type='mmdet3d.Det3DVisualizationHook'))))
+    assert tool.config_task(cfg, 'cfg.py') == 'mmdet3d'
+    with pytest.raises(ValueError, match='need --task'):
+        tool.trigger_visualization_hook(cfg, args, 'mmdet3d')
+    args = tool.parse_args(['cfg.py', 'ckpt.pth', '--show-dir', 'vis',
+                            '--task', 'lidar_det'])
+    tool.trigger_visualization_hook(cfg, args, 'mmdet3d')
+    assert cfg.default_hooks.visualization == dict(
+        type='mmdet3d.Det3DVisualizationHook', draw=True,
+        test_out_dir='vis', vis_task='lidar_det', score_thr=0.1)
 
 
 def test_resume_gives_identical_weights(setup):
@@ -208,10 +323,11 @@ def test_dist_train_on_cpu_with_two_processes(setup):
     ckpt_path = osp.join(work_dir, 'iter_3.pth')
     one = str(tmp / 'dist_one.json')
     run_tool('tools/test.py', setup['config'], ckpt_path, '--work-dir',
-             str(tmp / 'dist_test1'), '--out', one)
+             str(tmp / 'dist_test1'), '--dump-metrics', one)
     two = str(tmp / 'dist_two.json')
     run_dist('tools/dist_test.sh', setup['config'], ckpt_path, '2',
-             '--work-dir', str(tmp / 'dist_test2'), '--out', two, port=29534)
+             '--work-dir', str(tmp / 'dist_test2'), '--dump-metrics', two,
+             port=29534)
     with open(one) as f1, open(two) as f2:
         assert json.load(f1) == json.load(f2)
 

@@ -6,6 +6,8 @@ _base_ = ['./digit_scenes_detection.py', './sfda_target_views.py']
 
 data_root = 'data/digit_scenes_shifted/'
 generate_cfg = dict(domain='shifted')
+# not the default root: generated on first use only when asked to
+auto_generate = True
 target_train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(128, 128), keep_ratio=True),
@@ -16,10 +18,14 @@ train_dataloader = dict(
     sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True),
     dataset=dict(
         data_root=data_root,
+        auto_generate=auto_generate,
         generate_cfg=generate_cfg,
         pipeline=target_train_pipeline))
 val_dataloader = dict(
-    dataset=dict(data_root=data_root, generate_cfg=generate_cfg))
+    dataset=dict(
+        data_root=data_root,
+        auto_generate=auto_generate,
+        generate_cfg=generate_cfg))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator

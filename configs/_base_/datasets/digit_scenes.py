@@ -1,6 +1,7 @@
 # DigitScenes (mmkd's built-in dataset) in mmseg's folder format: 128x128
 # canvases of real handwritten digit scans, 11 classes with background. It is
-# generated into `data_root` on first use.
+# generated into the default `data_root` on first use (another root needs
+# `auto_generate=True` on the dataset).
 dataset_type = 'mmkd.DigitScenesDataset'
 data_root = 'data/digit_scenes/'
 

@@ -1,5 +1,6 @@
 # DigitScenes detection (COCO format, 10 digit classes), the clean domain,
-# generated into `data_root` on first use.
+# generated into the default `data_root` on first use (another root needs
+# `auto_generate=True` on the dataset).
 dataset_type = 'mmkd.DigitScenesDetDataset'
 data_root = 'data/digit_scenes/'
 metainfo = dict(classes=('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))

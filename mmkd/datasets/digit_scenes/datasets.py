@@ -21,7 +21,14 @@ def _non_empty(path: str) -> bool:
     return osp.isfile(path)
 
 
-def prepare_digit_scenes(data_root: str, required: list, auto_generate: bool,
+def is_default_root(data_root: str) -> bool:
+    """Whether ``data_root`` is :data:`DEFAULT_ROOT` (relative to the
+    working directory), however it is spelt."""
+    return osp.abspath(data_root) == osp.abspath(DEFAULT_ROOT)
+
+
+def prepare_digit_scenes(data_root: str, required: list,
+                         auto_generate: Optional[bool],
                          generate_cfg: Optional[dict]) -> None:
     """Make sure DigitScenes is in ``data_root`` before a dataset reads it.
 
@@ -34,7 +41,10 @@ def prepare_digit_scenes(data_root: str, required: list, auto_generate: bool,
         data_root (str): Dataset root.
         required (list[str]): Paths (folders must be non-empty) the dataset
             reads.
-        auto_generate (bool): Whether generating is allowed.
+        auto_generate (bool, optional): Whether generating is allowed. None
+            allows it at :data:`DEFAULT_ROOT` and in a root that already
+            holds a generated DigitScenes (``meta.json``) only, so that a
+            mistyped ``data_root`` is an error rather than a new dataset.
         generate_cfg (dict, optional): Keyword arguments of
             :func:`make_digit_scenes`; with an existing ``meta.json`` and no
             ``generate_cfg`` the data are used as they are.
@@ -42,9 +52,13 @@ def prepare_digit_scenes(data_root: str, required: list, auto_generate: bool,
     Raises:
         FileNotFoundError: If a required path is missing or empty afterwards.
     """
+    has_meta = osp.isfile(osp.join(data_root, 'meta.json'))
+    allowed = auto_generate
+    if auto_generate is None:
+        allowed = has_meta or is_default_root(data_root)
     try:
-        if get_rank() == 0 and auto_generate:
-            if osp.isfile(osp.join(data_root, 'meta.json')):
+        if get_rank() == 0 and allowed:
+            if has_meta:
                 if generate_cfg:
                     make_digit_scenes(data_root, **generate_cfg)
             elif not _non_empty(data_root):
@@ -52,15 +66,25 @@ def prepare_digit_scenes(data_root: str, required: list, auto_generate: bool,
     finally:
         barrier()
     missing = [p for p in required if not _non_empty(p)]
-    if missing:
-        why = ('auto_generate=False' if not auto_generate else
-               'the directory is not empty and has no meta.json, so it is '
-               'not generated over')
+    if not missing:
+        return
+    if auto_generate is None and not allowed:
         raise FileNotFoundError(
-            f'DigitScenes: {missing[0]!r} is missing or empty ({why}). '
-            'Generate the data with `python tools/dataset_converters/'
-            f'digit_scenes.py {data_root}`, or point data_root at a missing '
-            'or empty directory to generate it on first use.')
+            f'DigitScenes: data_root {data_root!r} holds no DigitScenes '
+            f'({missing[0]!r} is missing or empty) and is not the default '
+            f'root {DEFAULT_ROOT!r}, the only one generated on first use. '
+            'Check the path, or set auto_generate=True on the dataset to '
+            'generate it there (or run `python tools/dataset_converters/'
+            f'digit_scenes.py {data_root}`).')
+    why = ('auto_generate=False' if not auto_generate else
+           'the directory is not empty and has no meta.json, so it is '
+           'not generated over')
+    raise FileNotFoundError(
+        f'DigitScenes: {missing[0]!r} is missing or empty ({why}). '
+        'Generate the data with `python tools/dataset_converters/'
+        f'digit_scenes.py {data_root}`, or point data_root at a missing '
+        'or empty directory with auto_generate=True (no need at the default '
+        f'root {DEFAULT_ROOT!r}) to generate it on first use.')
 
 
 class _NonEmptyMixin:
@@ -89,8 +113,12 @@ class DigitScenesDataset(_NonEmptyMixin, BaseSegDataset):
         img_suffix (str): Defaults to ``'.png'``.
         seg_map_suffix (str): Defaults to ``'.png'``.
         reduce_zero_label (bool): Defaults to False.
-        auto_generate (bool): Generate the data into a missing or empty
-            ``data_root``. Defaults to True.
+        auto_generate (bool, optional): Generate the data into a missing or
+            empty ``data_root``. None (the default) generates only at the
+            default root ``data/digit_scenes`` (or regenerates a root that
+            holds DigitScenes for other ``generate_cfg``): another missing
+            root is an error, not a new dataset. True generates anywhere,
+            False never.
         generate_cfg (dict, optional): ``num_train``, ``num_val``, ``domain``,
             ``img_size``, ``seed`` of :func:`make_digit_scenes`.
             Defaults to None (its defaults).
@@ -104,7 +132,7 @@ class DigitScenesDataset(_NonEmptyMixin, BaseSegDataset):
                  img_suffix: str = '.png',
                  seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = False,
-                 auto_generate: bool = True,
+                 auto_generate: Optional[bool] = None,
                  generate_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if data_prefix is None:
@@ -136,7 +164,7 @@ class DigitScenesDetDataset(_NonEmptyMixin, CocoDataset):
         ann_file (str): Defaults to ``'annotations/instances_train.json'``.
         data_prefix (dict, optional): ``img`` under ``data_root``.
             Defaults to ``dict(img='img_dir/train/')``.
-        auto_generate (bool): See :class:`DigitScenesDataset`.
+        auto_generate (bool, optional): See :class:`DigitScenesDataset`.
         generate_cfg (dict, optional): See :class:`DigitScenesDataset`.
         **kwargs: Passed to :class:`mmdet.datasets.CocoDataset`.
     """
@@ -148,7 +176,7 @@ class DigitScenesDetDataset(_NonEmptyMixin, CocoDataset):
                  data_root: str = DEFAULT_ROOT,
                  ann_file: str = 'annotations/instances_train.json',
                  data_prefix: Optional[dict] = None,
-                 auto_generate: bool = True,
+                 auto_generate: Optional[bool] = None,
                  generate_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if data_prefix is None:

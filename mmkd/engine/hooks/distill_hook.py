@@ -4,7 +4,7 @@ from typing import Any, Dict, Optional
 import torch.distributed as dist
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmengine.optim import OptimWrapper
+from mmengine.optim import BaseOptimWrapper, OptimWrapper
 
 from mmkd.models.distillers import (Distiller, load_teacher_checkpoint,
                                     resolve_model_cfg)
@@ -25,7 +25,7 @@ class DistillHook(Hook):
     same :class:`Distiller`.
 
     MMEngine builds the model, wraps it in DDP and builds the optimizer
-    before any hook runs, so in ``before_run`` this hook:
+    before any hook runs, so in ``before_run`` of a training run this hook:
 
     - builds and strictly loads the teacher (frozen, never DDP-wrapped);
     - adds the connectors' parameters to the optimizer as a new parameter
@@ -38,6 +38,14 @@ class DistillHook(Hook):
 
     Connector weights are saved in checkpoints under ``distill_connectors``
     and restored on resume.
+
+    In a run that only evaluates (``runner.val()`` / ``runner.test()``, e.g.
+    the project's ``tools/test.py``) the hook does nothing: the teacher is
+    neither built nor loaded, so its checkpoint may be absent, and the
+    model is evaluated as the project's own. The set-up happens in
+    ``before_run`` rather than ``before_train`` because ``Runner.train``
+    resumes (the optimizer's state, which includes the connectors' group,
+    and ``after_load_checkpoint``) between the two.
 
     Args:
         teacher (dict): The teacher's model config or
@@ -80,12 +88,20 @@ class DistillHook(Hook):
         self.distiller: Optional[Distiller] = None
         self._teacher_inputs: Any = None
         self._own_teacher_inputs = False
+        self._attached = False
 
     # ------------------------------------------------------------------
     def before_run(self, runner) -> None:
+        # Runner.train builds the optimizer before `before_run`; val and
+        # test leave its config unbuilt and need no teacher. A runner that
+        # trains and then tests calls `before_run` twice: attach once.
+        if self._attached or not isinstance(runner.optim_wrapper,
+                                            BaseOptimWrapper):
+            return
         self.build_distiller(runner)
         self._add_connectors(runner)
         self._patch_loss(self.distiller.student)
+        self._attached = True
 
     def build_distiller(self, runner) -> Distiller:
         """Build the teacher and the :class:`Distiller` on the runner's
@@ -202,7 +218,8 @@ class DistillHook(Hook):
                 self.distiller.connectors.state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if 'distill_connectors' in checkpoint:
+        # an evaluation-only run has no connectors: they serve the losses
+        if self.distiller is not None and 'distill_connectors' in checkpoint:
             self.distiller.connectors.load_state_dict(
                 checkpoint['distill_connectors'], strict=True)
 

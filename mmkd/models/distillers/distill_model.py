@@ -71,6 +71,13 @@ class DistillModel(BaseModel):
             config has none (the Runner passes a config's top-level
             ``data_preprocessor`` here); otherwise it must equal the
             student's. The teacher always uses its own. Defaults to None.
+        eval_only (bool): Build the model to evaluate a trained checkpoint:
+            the student and the connectors are built (the checkpoint's keys
+            match exactly), the teacher is neither built nor loaded (its
+            checkpoint may be absent) and no teacher cache is read;
+            ``loss`` raises. A mean teacher (``teacher=None``) is still the
+            student's copy, which needs no file. mmkd's ``tools/test.py``
+            sets it. Defaults to False.
         init_cfg (dict, optional): Initialization config. Defaults to None.
     """
 
@@ -84,6 +91,7 @@ class DistillModel(BaseModel):
                  teacher_dtype: Optional[str] = None,
                  teacher_cache: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
+                 eval_only: bool = False,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if kwargs:
@@ -120,20 +128,23 @@ class DistillModel(BaseModel):
                     'teacher_ckpt is required with a teacher config: a '
                     'randomly initialised teacher teaches nothing')
             teacher_cfg = resolve_model_cfg(teacher, 'teacher')
-            teacher_model = MODELS.build(teacher_cfg)
-            load_teacher_checkpoint(teacher_model, teacher_ckpt)
-            teacher_pp_cfg = teacher_cfg.get('data_preprocessor')
-            if teacher_pp_cfg == student_cfg.get('data_preprocessor'):
-                teacher_pp_cfg = None
+            teacher_model, teacher_pp_cfg = None, None
+            if not eval_only:
+                teacher_model = MODELS.build(teacher_cfg)
+                load_teacher_checkpoint(teacher_model, teacher_ckpt)
+                teacher_pp_cfg = teacher_cfg.get('data_preprocessor')
+                if teacher_pp_cfg == student_cfg.get('data_preprocessor'):
+                    teacher_pp_cfg = None
         self.distiller = Distiller(self.student, teacher_model, taps, losses,
                                    connectors, teacher_dtype)
         self.distiller.teacher_synced = teacher is not None
+        self.eval_only = bool(eval_only)
         self.teacher_ckpt = teacher_ckpt
         self._fingerprint_args = None if teacher is None else (
             teacher_cfg.to_dict(), teacher_ckpt,
             dict(taps or {}).get('teacher', {}), teacher_dtype)
         self.teacher_cache = None
-        if teacher_cache is not None:
+        if teacher_cache is not None and not eval_only:
             if self.cache_fingerprint is None:
                 raise ValueError('teacher_cache needs a fixed teacher; a '
                                  'mean teacher (teacher=None) changes')
@@ -155,8 +166,9 @@ class DistillModel(BaseModel):
 
     # the engine's state, kept in the distiller
     @property
-    def teacher(self) -> nn.Module:
-        """The frozen teacher (not a registered submodule)."""
+    def teacher(self) -> Optional[nn.Module]:
+        """The frozen teacher (not a registered submodule); None with
+        ``eval_only``."""
         return self.distiller.teacher
 
     @property
@@ -200,7 +212,8 @@ class DistillModel(BaseModel):
     # mmengine's preprocessors track their device outside ``_apply``
     def _set_device(self, device: torch.device) -> None:
         super()._set_device(device)
-        self.teacher._set_device(device)
+        if self.teacher is not None:
+            self.teacher._set_device(device)
 
     # ------------------------------------------------------------------
     # forward
@@ -227,6 +240,11 @@ class DistillModel(BaseModel):
              data_samples: Optional[List[BaseDataElement]] = None,
              teacher_inputs: Any = None) -> Dict[str, Tensor]:
         """Student losses plus ``distill.loss_<name>`` for each loss."""
+        if self.eval_only:
+            raise RuntimeError(
+                'DistillModel was built with eval_only=True (as mmkd\'s '
+                'tools/test.py does): it has no teacher and cannot compute '
+                'losses; build it without eval_only to train')
         if not self.distill_enabled:
             return self.student(inputs, data_samples, mode='loss')
         if self.teacher_cache is not None:

@@ -12,7 +12,7 @@ from mmengine.logging import MessageHub, print_log
 from torch import Tensor
 
 from mmkd.registry import MODELS, TASK_UTILS
-from .taps import FeatureTaps, TapsComplete
+from .taps import FeatureTaps, TapsComplete, parse_tap_cfg
 
 _SIDES = ('student', 'teacher')
 
@@ -77,7 +77,11 @@ class Distiller(nn.Module):
 
     Args:
         student (nn.Module): The model being trained.
-        teacher (nn.Module): The teacher; frozen and put in eval mode here.
+        teacher (nn.Module, optional): The teacher; frozen and put in eval
+            mode here. None builds an evaluation-only distiller: connectors
+            and losses exist (a trained checkpoint's keys match), teacher
+            tap names are checked but not resolved, and
+            :meth:`teacher_forward` raises.
         taps (dict): ``dict(student=dict(name=path), teacher=...)``, see
             :class:`FeatureTaps`.
         losses (dict): Loss name to a loss config with ``student=`` and
@@ -102,7 +106,7 @@ class Distiller(nn.Module):
 
     def __init__(self,
                  student: nn.Module,
-                 teacher: nn.Module,
+                 teacher: Optional[nn.Module],
                  taps: Optional[dict],
                  losses: Optional[dict],
                  connectors: Optional[dict] = None,
@@ -127,10 +131,11 @@ class Distiller(nn.Module):
                 'there), else teacher_dtype=None.',
                 logger='current',
                 level=logging.WARNING)
-        teacher.requires_grad_(False)
-        teacher.eval()
-        if self.teacher_dtype is not None:
-            teacher.to(self.teacher_dtype)
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            teacher.eval()
+            if self.teacher_dtype is not None:
+                teacher.to(self.teacher_dtype)
         object.__setattr__(self, 'student', student)
         object.__setattr__(self, 'teacher', teacher)
         #: False while a mean teacher does not hold the student's weights yet
@@ -147,11 +152,20 @@ class Distiller(nn.Module):
         self.student_taps = FeatureTaps(student, taps.get('student', {}),
                                         'student')
         self.student_taps.enabled = False
-        self.teacher_taps = FeatureTaps(
-            teacher,
-            taps.get('teacher', {}),
-            'teacher',
-            stop_when_complete=True)
+        if teacher is None:
+            # nothing to hook: the names still route the losses below
+            self.teacher_taps = None
+            self.teacher_tap_cfgs = {
+                name: parse_tap_cfg('teacher', name, cfg)
+                for name, cfg in taps.get('teacher', {}).items()
+            }
+        else:
+            self.teacher_taps = FeatureTaps(
+                teacher,
+                taps.get('teacher', {}),
+                'teacher',
+                stop_when_complete=True)
+            self.teacher_tap_cfgs = self.teacher_taps.cfgs
 
         self.connectors = self._build_connectors(connectors or {})
         self._teacher_input_shape = None
@@ -188,7 +202,8 @@ class Distiller(nn.Module):
             mask_average = cfg.pop('mask_average', False)
             route = {}
             for side in _SIDES:
-                taps = getattr(self, f'{side}_taps').cfgs
+                taps = (self.student_taps.cfgs
+                        if side == 'student' else self.teacher_tap_cfgs)
                 if side not in cfg:
                     raise KeyError(
                         f'distill loss {name!r} needs {side}=<tap name> '
@@ -204,7 +219,7 @@ class Distiller(nn.Module):
                 loss = _build_mmkd(cfg)
             except TypeError as e:
                 raise TypeError(f'distill loss {name!r}: {e}') from e
-            if hasattr(loss, 'check_models'):
+            if hasattr(loss, 'check_models') and self.teacher is not None:
                 # what a loss can tell from the models (grids, channels)
                 # fails here rather than after the first step
                 loss.check_models(
@@ -212,7 +227,7 @@ class Distiller(nn.Module):
                     student=self.student,
                     teacher=self.teacher,
                     student_tap=self.student_taps.cfgs[route['student']],
-                    teacher_tap=self.teacher_taps.cfgs[route['teacher']],
+                    teacher_tap=self.teacher_tap_cfgs[route['teacher']],
                     connector=self.connectors[route['student']]
                     if route['student'] in self.connectors else None)
             name = name[len('loss_'):] if name.startswith('loss_') else name
@@ -241,6 +256,10 @@ class Distiller(nn.Module):
     def teacher_forward(self, inputs: Any,
                         data_samples: Optional[list]) -> Dict[str, Any]:
         """Run the teacher until its last tap fired; return the taps."""
+        if self.teacher is None:
+            raise RuntimeError(
+                'this distiller was built for evaluation (eval_only=True) '
+                'and has no teacher; build it with the teacher to train')
         if not self.teacher_synced:
             raise RuntimeError(
                 'teacher=None makes the teacher a copy of the student, which '
@@ -439,12 +458,14 @@ class Distiller(nn.Module):
     # the teacher stays frozen, in eval mode and out of the module tree
     def train(self, mode: bool = True) -> 'Distiller':
         super().train(mode)
-        self.teacher.eval()
+        if self.teacher is not None:
+            self.teacher.eval()
         return self
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
-        self.teacher._apply(fn, *args, **kwargs)
+        if self.teacher is not None:
+            self.teacher._apply(fn, *args, **kwargs)
         return self
 
     def __deepcopy__(self, memo: dict) -> 'Distiller':

@@ -545,3 +545,39 @@ def test_losses_may_take_sequences_and_check_the_models(tmp_path):
             MODELS.build(cfg)
     finally:
         MODELS.module_dict.pop('SequenceLoss')
+
+
+def test_eval_only_needs_no_teacher(tmp_path):
+    """``eval_only=True`` builds the student and the connectors (the
+    checkpoint's keys match exactly) without building or loading the
+    teacher; predictions are the trained model's, ``loss`` refuses."""
+    _, ckpt = save_teacher(tmp_path)
+    trained = MODELS.build(feature_cfg(ckpt))
+    for p in trained.parameters():
+        nn.init.normal_(p, std=0.5)
+    built = []
+    MODELS.register_module(
+        'CountedSegmentor',
+        module=lambda **kw: built.append(1) or ToySegmentor(**kw),
+        force=True)
+    try:
+        cfg = feature_cfg(str(tmp_path / 'no_such_teacher.pth'),
+                          eval_only=True)
+        cfg['teacher']['type'] = 'CountedSegmentor'
+        model = MODELS.build(cfg)
+    finally:
+        MODELS.module_dict.pop('CountedSegmentor')
+    assert not built and model.teacher is None
+    model.load_state_dict(trained.state_dict(), strict=True)
+    model.eval()
+    trained.eval()
+    batch = make_batch()
+    with torch.no_grad():
+        ours = model.test_step(batch)
+        theirs = trained.test_step(batch)
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a.pred, b.pred)
+    model.to(torch.float64)  # moves the model without a teacher
+    copy.deepcopy(model)
+    with pytest.raises(RuntimeError, match='eval_only=True.*no teacher'):
+        model(**model.data_preprocessor(batch, True), mode='loss')
