@@ -106,3 +106,15 @@ def test_missing_seg_map_named_at_build(root):
             match=rf"image '.*img_dir/val/00000\.png' has no seg map "
             rf"'{seg_map}'"):
         dataset_from_config(root, 'val')
+
+
+def test_teacher_cache_keys_pipelines_with_the_check():
+    """CheckSegLabels changes nothing, so a teacher cache accepts it."""
+    from mmkd.models.distillers.teacher_cache import \
+        check_cacheable_pipeline
+    config = osp.join(
+        ROOT, 'configs/cwd/cwd_logits_fcn-r18w32_fcn-r18w8_2k_'
+        'digit-scenes-128x128_teacher-cache.py')
+    pipeline = Config.fromfile(config).train_dataloader.dataset.pipeline
+    assert 'mmkd.CheckSegLabels' in [t['type'] for t in pipeline]
+    check_cacheable_pipeline(pipeline)

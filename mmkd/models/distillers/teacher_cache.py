@@ -17,7 +17,7 @@ from torch import Tensor
 KEYABLE_TRANSFORMS = {
     'LoadImageFromFile', 'LoadAnnotations', 'LoadPointsFromFile',
     'LoadAnnotations3D', 'PackSegInputs', 'PackDetInputs', 'PackDet3DInputs',
-    'Resize', 'RandomFlip'
+    'Resize', 'RandomFlip', 'CheckSegLabels'
 }
 
 ENTRY_DIR = 'entries'
