@@ -9,7 +9,6 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader, Runner
-from torch.utils.data import DataLoader
 
 import mmkd  # noqa: F401  (installs the allow-list)
 from mmkd.utils.compat import (MMENGINE_CHECKPOINT_GLOBALS,
