@@ -66,17 +66,19 @@ def torch_load_safely(path: str, map_location=None, what: str = None):
             message = (
                 f'{what} holds {refused.group(1)}, a global outside the '
                 'allow-list of weights_only=True loading (tensors, '
-                'containers, plain numpy arrays and MMEngine\'s log '
-                'buffers, see mmkd/utils/compat.py). mmkd does not unpickle '
+                'containers, float32, float64 and int64 numpy arrays, '
+                "MMEngine's log buffers, see mmkd/utils/compat.py). mmkd "
+                'does not unpickle '
                 'it: such an object may run code when loaded. Save the '
                 'state_dict alone, or a checkpoint written by an MMEngine '
                 'Runner.')
         elif 'unrecognized function' in reason or \
                 reason.startswith('Can only') or \
                 'allowed under weights_only' in reason:
-            message = (f'{what} asks for an operation outside the '
-                       f'allow-list of weights_only=True loading ({reason});'
-                       ' mmkd does not unpickle it.')
+            # refused by torch's unpickler or by a guard of compat.py
+            message = (f'{what} asks for something outside the allow-list '
+                       f'of weights_only=True loading ({reason}); mmkd does '
+                       'not unpickle it.')
         else:
             message = (f'{what} could not be loaded: it is truncated or '
                        'corrupt, or not a torch checkpoint at all '

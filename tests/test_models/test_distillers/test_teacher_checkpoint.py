@@ -4,6 +4,7 @@ unloadable files are reported with the ``teacher_ckpt`` they came from."""
 import os.path as osp
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -115,3 +116,14 @@ def test_truncated_and_garbage_teacher_ckpt(tmp_path):
         assert 'weights_only' not in message.replace(
             'weights_only=True', '')
         assert 'False' not in message
+
+
+def test_type_refused_by_an_allow_list_guard(tmp_path):
+    path = str(tmp_path / 'uint8_meta.pth')
+    torch.save(dict(state_dict=nn.Linear(2, 3).state_dict(),
+                    meta=dict(palette=np.zeros(3, np.uint8))), path)
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match=rf"teacher_ckpt '{path}' asks for something outside the "
+            r"allow-list .*numpy dtype 'uint8'"):
+        load_teacher_checkpoint(nn.Linear(2, 3), path)
