@@ -15,9 +15,9 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import CheckpointLoader
 
 import mmkd  # noqa: F401  (torch.load allow-list)
+from mmkd.utils.checkpoint import load_checkpoint
 
 _PREFIX = 'student.'
 
@@ -79,8 +79,9 @@ def main():
     from mmkd.models.distillers import build_model
     cfg = Config.fromfile(args.config)
     init_default_scope(cfg.get('default_scope', 'mmkd'))
-    checkpoint = CheckpointLoader.load_checkpoint(
-        args.checkpoint, map_location='cpu')
+    # weights_only=True, local file or URL: a checkpoint cannot run code
+    checkpoint = load_checkpoint(
+        args.checkpoint, map_location='cpu', key='checkpoint')
     exported = export_student(checkpoint)
     # prove the export fits the student's own model before writing it
     student = build_model(cfg.model.student, 'student')

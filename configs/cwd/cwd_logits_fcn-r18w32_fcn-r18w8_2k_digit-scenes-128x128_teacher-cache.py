@@ -7,6 +7,7 @@ train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='LoadImageFromFile'),
         dict(type='LoadAnnotations'),
+        dict(type='mmkd.CheckSegLabels', num_classes=11),
         dict(type='PackSegInputs')
     ]))
 model = dict(teacher_cache='work_dirs/teacher_cache_cwd')

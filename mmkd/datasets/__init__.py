@@ -2,11 +2,11 @@
 from .digit_scenes import (DIGIT_SCENES_CLASSES, DIGIT_SCENES_PALETTE,
                            DigitScenesDataset, DigitScenesDetDataset,
                            digit_pool_split, make_digit_scenes)
-from .transforms import MultiViewImageResizeCrop
+from .transforms import CheckSegLabels, MultiViewImageResizeCrop
 from .voc_layout import VOCLayoutDataset
 
 __all__ = [
-    'DIGIT_SCENES_CLASSES', 'DIGIT_SCENES_PALETTE', 'DigitScenesDataset',
-    'DigitScenesDetDataset', 'MultiViewImageResizeCrop', 'VOCLayoutDataset', 'digit_pool_split',
-    'make_digit_scenes'
+    'CheckSegLabels', 'DIGIT_SCENES_CLASSES', 'DIGIT_SCENES_PALETTE',
+    'DigitScenesDataset', 'DigitScenesDetDataset', 'MultiViewImageResizeCrop',
+    'VOCLayoutDataset', 'digit_pool_split', 'make_digit_scenes'
 ]

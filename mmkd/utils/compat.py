@@ -1,12 +1,29 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-"""Compatibility of the pinned OpenMMLab stack with recent PyTorch.
+"""Safe checkpoint loading with the pinned OpenMMLab stack.
 
-torch>=2.6 loads checkpoints with ``weights_only=True`` by default. MMEngine
-0.10.7 writes numpy arrays and scalars (seeds, dataset palettes) and its
-``HistoryBuffer`` log buffers into ``meta`` and ``message_hub``, so it can no
-longer load its own checkpoints (``UnpicklingError: Weights only load
-failed``). Instead of turning ``weights_only`` off, which would let any pickle
-run code, the few types MMEngine writes are added to torch's allow-list.
+``import mmkd`` calls :func:`patch_checkpoint_loading`, which does two
+things:
+
+1. torch>=2.6 loads checkpoints with ``weights_only=True`` by default.
+   MMEngine 0.10.7 writes its ``HistoryBuffer`` log buffers (numpy float64
+   and int64 arrays) into ``message_hub`` and numpy scalars (e.g. a float32
+   ``best_score``) into ``runtime_info``, so it can no longer load its own
+   checkpoints (``UnpicklingError: Weights only load failed``). Instead of
+   turning ``weights_only`` off, which would let any pickle run code,
+   exactly the globals those checkpoints refer to are added to torch's
+   allow-list (:data:`MMENGINE_CHECKPOINT_GLOBALS`). ``numpy.dtype`` and
+   ``getattr`` are allowed only through guards that accept the three dtypes
+   and the ``HistoryBuffer`` statistics methods: object arrays, whose items
+   pickle may turn into anything, stay refused.
+2. MMEngine loads ``http://`` and ``https://`` checkpoints with
+   ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` defaults
+   to ``False``: a URL could run code that the same file given as a path
+   could not. Those prefixes are re-registered in MMEngine's
+   ``CheckpointLoader`` to :func:`mmkd.utils.checkpoint.
+   load_from_http_safely`, so every URL MMEngine loads (``load_from``,
+   ``runner.load_checkpoint``, ``init_cfg=dict(type='Pretrained')``,
+   ``torchvision://`` and ``open-mmlab://`` names, which resolve to URLs)
+   is loaded with ``weights_only=True``.
 """
 import pickle
 
@@ -15,24 +32,47 @@ import torch
 
 __all__ = ['MMENGINE_CHECKPOINT_GLOBALS', 'patch_checkpoint_loading']
 
+#: numpy dtypes MMEngine 0.10.7 checkpoints hold: ``HistoryBuffer`` keeps
+#: float64 values and int64 counts; metrics (e.g. mmseg's mIoU, kept as
+#: ``best_score``) are float32 scalars.
+NUMPY_DTYPES = ('float32', 'float64', 'int64')
+
+
+def _numpy_dtype(*args):
+    """``numpy.dtype`` for the :data:`NUMPY_DTYPES` only.
+
+    A pickled array or scalar rebuilds its dtype with ``numpy.dtype('f8',
+    False, True)``. Any other dtype, above all ``object`` (``'O8'``), is
+    refused.
+    """
+    dtype = np.dtype(*args)
+    if dtype.name not in NUMPY_DTYPES:
+        raise pickle.UnpicklingError(
+            f'checkpoint asks for the numpy dtype {dtype.name!r}; only '
+            f'{", ".join(NUMPY_DTYPES)} are allowed under weights_only=True')
+    return dtype
+
 
 def _numpy_globals() -> list:
-    """Numpy objects that pickled arrays, scalars and dtypes refer to."""
-    multiarray = getattr(np, '_core', None) or np.core
+    """Numpy objects that pickled arrays and scalars refer to."""
+    multiarray = np._core.multiarray if hasattr(np, '_core') else \
+        np.core.multiarray
     objs = [
         np.ndarray,
-        np.dtype,
-        multiarray.multiarray._reconstruct,
-        multiarray.multiarray.scalar,
+        (_numpy_dtype, 'numpy.dtype'),
+        multiarray._reconstruct,
+        multiarray.scalar,
     ]
-    # numpy>=1.25 pickles a dtype by its class, e.g. ``Float64DType``.
-    for name in ('bool_', 'int8', 'int16', 'int32', 'int64', 'uint8',
-                 'uint16', 'uint32', 'uint64', 'float16', 'float32',
-                 'float64', 'complex64', 'complex128', 'str_', 'bytes_',
-                 'object_'):
-        dtype_cls = type(np.dtype(getattr(np, name)))
-        if dtype_cls is not np.dtype:
-            objs.append(dtype_cls)
+    if multiarray.__name__ != 'numpy.core.multiarray':
+        # numpy<2 wrote the same functions as numpy.core.multiarray.*
+        objs += [(multiarray._reconstruct,
+                  'numpy.core.multiarray._reconstruct'),
+                 (multiarray.scalar, 'numpy.core.multiarray.scalar')]
+    # Unpickling sets a dtype's state (byte order): torch allows that on
+    # instances of allowed classes only, i.e. ``numpy.dtypes.Float64DType``.
+    for name in NUMPY_DTYPES:
+        dtype_cls = type(np.dtype(name))
+        objs.append((dtype_cls, f'numpy.dtypes.{dtype_cls.__name__}'))
     return objs
 
 
@@ -67,14 +107,28 @@ def _mmengine_globals() -> list:
 MMENGINE_CHECKPOINT_GLOBALS = tuple(_numpy_globals() + _mmengine_globals())
 
 
-def patch_checkpoint_loading() -> None:
-    """Allow the types MMEngine stores in checkpoints under ``weights_only``.
+def _patch_url_loading() -> None:
+    """Load MMEngine's ``http(s)://`` checkpoints with ``weights_only``."""
+    import mmengine.runner.checkpoint as mmengine_checkpoint
 
-    Safe to call several times. A no-op on torch versions without
-    ``torch.serialization.add_safe_globals`` (before 2.4), which do not
-    default to ``weights_only=True`` either.
+    from .checkpoint import URL_PREFIXES, load_from_http_safely
+    mmengine_checkpoint.CheckpointLoader.register_scheme(
+        prefixes=URL_PREFIXES, loader=load_from_http_safely, force=True)
+    # torchvision://, open-mmlab:// and mmcls:// resolve a name to a URL and
+    # call this module function directly, not through the scheme table.
+    mmengine_checkpoint.load_from_http = load_from_http_safely
+
+
+def patch_checkpoint_loading() -> None:
+    """Allow the types MMEngine stores in checkpoints under ``weights_only``
+    and make MMEngine load URLs with ``weights_only=True``.
+
+    Safe to call several times. The allow-list is left alone on torch
+    versions without ``torch.serialization.add_safe_globals`` (before 2.4);
+    there, checkpoints holding numpy objects do not load with
+    ``weights_only=True``.
     """
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is None:
-        return
-    add_safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS))
+    if add_safe_globals is not None:
+        add_safe_globals(list(MMENGINE_CHECKPOINT_GLOBALS))
+    _patch_url_loading()

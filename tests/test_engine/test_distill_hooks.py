@@ -168,6 +168,24 @@ class TestScheduleFactor(TestCase):
             DistillLossWeightHook(schedules=dict(kd=dict(type='cosine',
                                                          end=0)))
 
+    def test_negative_factor_refused(self):
+        # a negative factor turns the loss into a push away from the teacher
+        for schedule, key in [(dict(type='linear', start_factor=-1., end=3),
+                               'start_factor'),
+                              (dict(type='step', milestones=[1], gamma=-2),
+                               'gamma'),
+                              (dict(type='cosine', eta_min=-0.1, end=3),
+                               'eta_min')]:
+            with self.assertRaisesRegex(
+                    ValueError,
+                    rf"DistillLossWeightHook: {schedule['type']} schedule of "
+                    rf"'kd' has {key}={schedule[key]}; it must be >= 0"):
+                DistillLossWeightHook(schedules=dict(kd=schedule))
+            # zero stays valid
+            DistillLossWeightHook(schedules=dict(kd=dict(schedule, **{
+                key: 0.0
+            })))
+
 
 class DistillHookTestCase(RunnerTestCase):
 

@@ -97,6 +97,47 @@ def test_kl_with_appended_background_by_hand():
         LPLDLoss()(student2, teacher2, w), (kl * w).mean() / 10)
 
 
+def kl_by_probabilities(student, teacher, bg_prob=1e-9):
+    """The KL from probabilities, as the official code computes it."""
+    num_fg = student.shape[1] - 1
+    p_t = torch.cat([
+        teacher[:, :num_fg].softmax(1),
+        teacher.new_full((len(teacher), 1), bg_prob)
+    ], 1)
+    return (p_t * (p_t.log() - student.log_softmax(1))).sum(1)
+
+
+def test_kl_equals_the_probability_formula_where_that_is_finite():
+    g = torch.Generator().manual_seed(0)
+    student = 3 * torch.randn(64, 6, generator=g)
+    teacher = 3 * torch.randn(64, 6, generator=g)
+    torch.testing.assert_close(
+        lpld_kl(student, teacher), kl_by_probabilities(student, teacher),
+        atol=1e-6, rtol=1e-6)
+
+
+def test_kl_finite_when_a_teacher_probability_underflows():
+    """A foreground logit gap of 200 makes the teacher's softmax exactly 0
+    in float32 (0 * log 0 was NaN); float64 still resolves it."""
+    student = torch.tensor([[1., -2., 0.5, 0.3]], requires_grad=True)
+    teacher = torch.tensor([[100., -100., 0., 4.]])
+    assert kl_by_probabilities(student, teacher).isnan().all()
+    kl = lpld_kl(student, teacher)
+    assert torch.isfinite(kl).all()
+    expected = kl_by_probabilities(student.double(), teacher.double())
+    torch.testing.assert_close(kl.double(), expected, atol=1e-6, rtol=1e-6)
+    loss = LPLDLoss()(student, teacher, torch.ones(1))
+    loss.backward()
+    assert torch.isfinite(student.grad).all()
+
+
+def test_bg_prob_must_be_a_probability():
+    for bg_prob in (0.0, -1e-9, 1.0):
+        with pytest.raises(ValueError, match=f'bg_prob must be in .*'
+                           f'got {bg_prob}'):
+            LPLDLoss(bg_prob=bg_prob)
+
+
 def test_identical_teacher_and_student_give_zero():
     feats = torch.rand(4, 8)
     logits = torch.randn(4, 4)

@@ -154,6 +154,46 @@ def test_source_checkpoint_of_other_classes(tmp_path):
                           source_ckpt=ckpt))
 
 
+class _CreatesFile:
+    """Pickles as ``open(path, 'w')``: full unpickling creates ``path``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_source_checkpoint_loaded_weights_only(tmp_path, monkeypatch):
+    """Both reads of ``source_ckpt`` pass ``weights_only=True`` explicitly:
+    torch's TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD, which stands in for a torch
+    whose default is False, does not change them."""
+    import copy
+    import os.path as osp
+    import pickle
+    import warnings
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    ckpt = save_random_teacher(FPN, str(tmp_path / 'source.pth'), 'mmdet')
+    five = copy.deepcopy(FPN)
+    five['roi_head']['bbox_head']['num_classes'] = 5
+    init_default_scope('mmkd')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        with pytest.raises(ValueError, match='has 3 classes'):
+            MODELS.build(dict(type='LPLDDetector', detector=five,
+                              source_ckpt=ckpt))
+    assert not [w for w in caught if 'forcing weights_only=False' in str(
+        w.message)]
+    marker = str(tmp_path / 'code_ran')
+    evil = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict={}, meta=_CreatesFile(marker)), evil)
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r"source_ckpt '.*evil\.pth' holds io\.open"):
+        MODELS.build(dict(type='LPLDDetector', detector=FPN,
+                          source_ckpt=evil))
+    assert not osp.exists(marker)
+
+
 def test_runner_epoch_with_mean_teacher_hook(tmp_path):
     """One epoch through Runner.from_cfg on unlabelled DigitScenes canvases:
     weak/strong views from MultiBranch, then the teacher is the per-epoch

@@ -4,35 +4,173 @@ import pickle
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
+from mmengine.evaluator import BaseMetric
 from mmengine.logging import HistoryBuffer
-from mmengine.runner import CheckpointLoader
+from mmengine.model import BaseModel
+from mmengine.runner import CheckpointLoader, Runner
 
 import mmkd  # noqa: F401  (installs the allow-list)
-from mmkd.utils.compat import _history_buffer_getattr
+from mmkd.utils.compat import (MMENGINE_CHECKPOINT_GLOBALS,
+                               _history_buffer_getattr)
+
+# what a checkpoint written by MMEngine 0.10.7's Runner refers to, as listed
+# by torch.serialization.get_unsafe_globals_in_checkpoint, under numpy>=2 and
+# (the numpy.core names) numpy<2
+EXPECTED_GLOBALS = {
+    'mmengine.logging.history_buffer.HistoryBuffer',
+    'builtins.getattr',  # HistoryBuffer's statistics methods, guarded
+    'numpy.ndarray',
+    'numpy.dtype',  # guarded: float32, float64, int64 only
+    'numpy._core.multiarray._reconstruct',
+    'numpy._core.multiarray.scalar',
+    'numpy.core.multiarray._reconstruct',
+    'numpy.core.multiarray.scalar',
+    # the classes of those dtypes, whose byte order unpickling sets
+    'numpy.dtypes.Float32DType',
+    'numpy.dtypes.Float64DType',
+    'numpy.dtypes.Int64DType',
+}
 
 
-def mmengine_like_checkpoint():
-    buffer = HistoryBuffer()
-    buffer.update(0.5)
-    return dict(
-        meta=dict(
-            seed=np.int64(7),
-            lr=np.float32(0.01),
-            dataset_meta=dict(palette=np.array([[1, 2, 3]], np.uint8))),
-        message_hub=dict(log_scalars={'train/loss': buffer}),
-        state_dict=dict(w=torch.ones(2)))
+def global_name(obj):
+    if isinstance(obj, tuple):
+        return obj[1]
+    return f'{obj.__module__}.{obj.__qualname__}'
 
 
-def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
-    path = str(tmp_path / 'ckpt.pth')
-    torch.save(mmengine_like_checkpoint(), path)
+class _Linear(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        out = self.fc(torch.stack(inputs))
+        if mode == 'loss':
+            return dict(loss=out.pow(2).mean())
+        return [dict(pred=o) for o in out]
+
+
+class _Float32Metric(BaseMetric):
+    """Returns a numpy float32, as mmseg's IoUMetric does."""
+
+    def process(self, data_batch, data_samples):
+        self.results.append(1)
+
+    def compute_metrics(self, results):
+        return dict(score=np.float32(0.5))
+
+
+def runner_checkpoint(work_dir):
+    """Train 2 iterations with validation and ``save_best``; return the
+    checkpoint the Runner wrote."""
+    data = [dict(inputs=torch.ones(2)) for _ in range(4)]
+    loader = dict(batch_size=2, dataset=data, collate_fn=dict(
+        type='pseudo_collate'), sampler=dict(type='DefaultSampler',
+                                             shuffle=False))
+    runner = Runner(
+        model=_Linear(),
+        work_dir=work_dir,
+        train_dataloader=loader,
+        val_dataloader=loader,
+        val_evaluator=[_Float32Metric()],
+        train_cfg=dict(by_epoch=False, max_iters=2, val_interval=2),
+        val_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        default_hooks=dict(checkpoint=dict(
+            type='CheckpointHook', interval=2, by_epoch=False,
+            save_best='score', rule='greater')),
+        randomness=dict(seed=0),
+        default_scope='mmengine')
+    runner.train()
+    return f'{work_dir}/iter_2.pth'
+
+
+def test_allow_list_is_exactly_what_mmengine_needs():
+    names = [global_name(obj) for obj in MMENGINE_CHECKPOINT_GLOBALS]
+    assert len(names) == len(set(names))
+    assert set(names) == EXPECTED_GLOBALS
+    installed = {
+        global_name(obj)
+        for obj in torch.serialization.get_safe_globals()
+    }
+    assert EXPECTED_GLOBALS <= installed
+
+
+def globals_in_checkpoint(path):
+    """The globals ``path`` refers to beyond torch's own allow-list."""
+    added = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:
+        return set(
+            torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    finally:
+        torch.serialization.add_safe_globals(added)
+
+
+def numpy_dtypes(obj):
+    """Names of the dtypes of all numpy arrays and scalars in ``obj``."""
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return {obj.dtype.name}
+    if isinstance(obj, HistoryBuffer):
+        obj = obj.data
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, (list, tuple)):
+        return set().union(*map(numpy_dtypes, obj))
+    return set()
+
+
+def test_runner_checkpoint_loads_with_weights_only(tmp_path):
+    path = runner_checkpoint(str(tmp_path))
+    # the globals a real checkpoint refers to: the allow-list less the
+    # numpy<2 aliases and the dtype classes, which pickles never name
+    assert globals_in_checkpoint(path) == {
+        name
+        for name in EXPECTED_GLOBALS
+        if 'numpy.core.' not in name and 'numpy.dtypes.' not in name
+    }
     for ckpt in (torch.load(path, weights_only=True),
                  CheckpointLoader.load_checkpoint(path, map_location='cpu')):
-        assert ckpt['meta']['seed'] == 7
-        assert ckpt['meta']['dataset_meta']['palette'].dtype == np.uint8
+        assert ckpt['meta']['iter'] == 2
+        assert ckpt['message_hub']['runtime_info']['best_score'] == 0.5
         buffer = ckpt['message_hub']['log_scalars']['train/loss']
-        assert buffer.current() == 0.5 and buffer.mean() == 0.5
-        assert torch.equal(ckpt['state_dict']['w'], torch.ones(2))
+        assert buffer.current() >= 0
+        assert set(ckpt['state_dict']) == {'fc.weight', 'fc.bias'}
+        # the dtypes the classes on the allow-list are there for
+        assert numpy_dtypes(ckpt) == {'float32', 'float64', 'int64'}
+
+
+def test_numpy1_checkpoint_names_load(tmp_path):
+    """numpy<2 pickles arrays as ``numpy.core.multiarray._reconstruct``."""
+    path = str(tmp_path / 'numpy1.pth')
+    torch.save(dict(a=np.arange(3), s=np.float32(2)), path,
+               _use_new_zipfile_serialization=False)
+    with open(path, 'rb') as f:
+        data = f.read()
+    # the legacy format is a plain pickle; GLOBAL names are text lines
+    assert b'numpy._core.multiarray\n' in data
+    with open(path, 'wb') as f:
+        f.write(data.replace(b'numpy._core.multiarray\n',
+                             b'numpy.core.multiarray\n'))
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt['a'].tolist() == [0, 1, 2] and ckpt['s'] == 2
+
+
+@pytest.mark.parametrize('obj', [
+    np.dtype('O'),
+    np.array([1, 'x'], dtype=object),
+    np.array([1, 2], dtype=np.uint8),
+],
+                         ids=['object-dtype', 'object-array', 'uint8-array'])
+def test_other_numpy_dtypes_are_refused(tmp_path, obj):
+    path = str(tmp_path / 'obj.pth')
+    torch.save(dict(x=obj), path)
+    with pytest.raises(pickle.UnpicklingError,
+                       match="numpy dtype '(object|uint8)'; only float32, "
+                       'float64, int64 are allowed'):
+        torch.load(path, weights_only=True)
 
 
 class _Reaches:

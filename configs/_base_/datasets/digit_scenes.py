@@ -5,15 +5,19 @@
 dataset_type = 'mmkd.DigitScenesDataset'
 data_root = 'data/digit_scenes/'
 
+# CheckSegLabels: a label outside 0-10 (255 is ignored) fails when its sample
+# is loaded, naming the file, rather than in the loss iterations later
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=11),
     dict(type='PhotoMetricDistortion'),
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=11),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(

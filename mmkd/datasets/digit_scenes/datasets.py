@@ -6,6 +6,7 @@ from typing import Optional
 
 from mmdet.datasets import CocoDataset
 from mmengine.dist import barrier, get_rank
+from mmengine.fileio import list_dir_or_file
 from mmseg.datasets import BaseSegDataset
 
 from mmkd.registry import DATASETS
@@ -102,9 +103,58 @@ class _NonEmptyMixin:
         return data_list
 
 
+class _SegPairsMixin:
+    """Refuse, at build time, images without seg maps and seg maps without
+    images.
+
+    mmseg's ``BaseSegDataset`` lists the images under ``img_path`` and
+    derives each seg map's path from the image's name: a seg map whose image
+    is missing is left out without a word (training on fewer samples), and
+    a missing seg map fails only when its sample is loaded.
+    """
+
+    def load_data_list(self) -> list:
+        data_list = super().load_data_list()
+        for info in data_list:
+            seg_map = info.get('seg_map_path')
+            if not osp.isfile(info['img_path']):
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: image {info["img_path"]!r} '
+                    f'(seg map {seg_map!r}) does not exist')
+            if seg_map is not None and not osp.isfile(seg_map):
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: image {info["img_path"]!r} has '
+                    f'no seg map {seg_map!r}')
+        ann_dir = self.data_prefix.get('seg_map_path')
+        # with an ann_file the split lists the samples; without one, every
+        # seg map in ann_dir must have been paired with an image (no image
+        # at all is reported as an empty dataset)
+        if data_list and ann_dir and not self.ann_file and osp.isdir(ann_dir):
+            listed = {osp.normpath(info['seg_map_path']) for info in data_list}
+            img_dir = self.data_prefix.get('img_path', '')
+            for name in sorted(
+                    list_dir_or_file(
+                        ann_dir,
+                        list_dir=False,
+                        suffix=self.seg_map_suffix,
+                        recursive=True)):
+                seg_map = osp.normpath(osp.join(ann_dir, name))
+                if seg_map in listed:
+                    continue
+                stem = name[:-len(self.seg_map_suffix)]
+                image = osp.join(img_dir, stem + self.img_suffix)
+                raise FileNotFoundError(
+                    f'{type(self).__name__}: seg map {seg_map!r} has no image '
+                    f'{image!r}; restore the image or remove the seg map')
+        return data_list
+
+
 @DATASETS.register_module()
-class DigitScenesDataset(_NonEmptyMixin, BaseSegDataset):
+class DigitScenesDataset(_NonEmptyMixin, _SegPairsMixin, BaseSegDataset):
     """DigitScenes semantic segmentation: 10 digits + background.
+
+    An image without its seg map, or a seg map without its image, is an
+    error at build time, naming the missing file.
 
     Args:
         data_root (str): Dataset root. Defaults to ``'data/digit_scenes'``.

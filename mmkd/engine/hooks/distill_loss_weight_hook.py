@@ -13,6 +13,9 @@ _SCHEDULE_KEYS = {
     'step': ('milestones', 'gamma'),
     'cosine': ('eta_min', 'begin', 'end'),
 }
+# the keys that set a factor: a negative one would make the loss push the
+# student away from the teacher
+_FACTOR_KEYS = ('start_factor', 'gamma', 'eta_min')
 
 
 def schedule_factor(schedule: dict, progress: int) -> float:
@@ -54,7 +57,8 @@ class DistillLossWeightHook(Hook):
         schedules (dict): Loss name to a schedule: ``dict(type='linear',
             start_factor=0., begin=0, end=500)``, ``dict(type='step',
             milestones=[1000], gamma=0.1)`` or ``dict(type='cosine',
-            eta_min=0., begin=0, end=2000)``.
+            eta_min=0., begin=0, end=2000)``. ``start_factor``, ``gamma``
+            and ``eta_min`` must be >= 0.
         by_epoch (bool): Count epochs instead of iterations. Defaults to
             False.
 
@@ -81,6 +85,13 @@ class DistillLossWeightHook(Hook):
                     raise KeyError(
                         f'{kind} schedule of {name!r} has unknown key '
                         f'{key!r} (keys: {", ".join(_SCHEDULE_KEYS[kind])})')
+            for key in _FACTOR_KEYS:
+                if key in schedule and not schedule[key] >= 0:
+                    raise ValueError(
+                        f'DistillLossWeightHook: {kind} schedule of '
+                        f'{name!r} has {key}={schedule[key]}; it must be '
+                        '>= 0, a negative factor pushes the student away '
+                        'from the teacher')
             if kind == 'step' and 'milestones' not in schedule:
                 raise KeyError(f'step schedule of {name!r} needs milestones')
             if kind != 'step':

@@ -16,6 +16,7 @@ from mmkd.models.distillers.teacher import (build_model,
                                             load_teacher_checkpoint,
                                             resolve_model_cfg)
 from mmkd.registry import MODELS
+from mmkd.utils.checkpoint import load_checkpoint
 from .mining import feature_weight, mine_low_confidence, refine_proposals
 
 TEACHER_VIEW, STUDENT_VIEW = 'unsup_teacher', 'unsup_student'
@@ -28,7 +29,8 @@ def _check_source_classes(detector, source_ckpt: str,
     the detector config has."""
     if not osp.isfile(source_ckpt):
         return  # a URL: the strict load reports mismatches
-    state = torch.load(source_ckpt, map_location='cpu')
+    state = load_checkpoint(source_ckpt, map_location='cpu',
+                            key='source_ckpt')
     state = state.get('state_dict', state)
     key = next((k for k in state if k.endswith('bbox_head.fc_cls.weight')),
                None)
@@ -135,7 +137,8 @@ class LPLDDetector(BaseModel):
                     f'and roi_head; {type(self.student).__name__} has no '
                     f'{attr}')
         try:
-            load_teacher_checkpoint(self.student, source_ckpt)
+            load_teacher_checkpoint(self.student, source_ckpt,
+                                    key='source_ckpt')
         except RuntimeError as error:
             # read the checkpoint again only to explain a class mismatch
             _check_source_classes(self.student, source_ckpt, error)

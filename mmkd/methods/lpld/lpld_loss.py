@@ -1,4 +1,5 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+import math
 from typing import Optional
 
 import torch
@@ -24,7 +25,7 @@ def lpld_kl(student_logits: Tensor,
         student_logits (Tensor): (R, K + 1).
         teacher_logits (Tensor): (R, K + 1) or (R, K); detached here.
         weight (Tensor, optional): (R,) per-proposal weight.
-        bg_prob (float): Defaults to 1e-9.
+        bg_prob (float): In (0, 1). Defaults to 1e-9.
 
     Returns:
         Tensor: (R,) weighted KL per proposal.
@@ -36,12 +37,15 @@ def lpld_kl(student_logits: Tensor,
             f'student logits {tuple(student_logits.shape)} (K + 1 with '
             'background last)')
     fg_logits = teacher_logits.detach()[:, :num_fg]
-    p_t = torch.cat([
-        fg_logits.softmax(dim=1),
-        fg_logits.new_full((len(fg_logits), 1), bg_prob)
+    # in log space: a foreground probability that underflows to 0 (a logit
+    # gap above ~104 in float32) gives 0 * log 0 = NaN from probabilities,
+    # while its log-softmax stays finite and the term correctly 0
+    log_p_t = torch.cat([
+        F.log_softmax(fg_logits, dim=1),
+        fg_logits.new_full((len(fg_logits), 1), math.log(bg_prob))
     ], dim=1)
     log_p_s = F.log_softmax(student_logits, dim=1)
-    kl = (p_t * (p_t.log() - log_p_s)).sum(dim=1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1)
     return kl if weight is None else kl * weight
 
 
@@ -56,7 +60,7 @@ class LPLDLoss(BaseDistillLoss):
     Args:
         divisor (float): Defaults to 10.
         bg_prob (float): Background probability appended to the teacher's
-            foreground softmax. Defaults to 1e-9.
+            foreground softmax, in (0, 1). Defaults to 1e-9.
         loss_weight (float): Defaults to 1.0.
     """
 
@@ -69,6 +73,8 @@ class LPLDLoss(BaseDistillLoss):
         super().__init__(loss_weight=loss_weight, reduction='mean')
         if divisor <= 0:
             raise ValueError(f'divisor must be positive, got {divisor}')
+        if not 0 < bg_prob < 1:
+            raise ValueError(f'bg_prob must be in (0, 1), got {bg_prob}')
         self.divisor = divisor
         self.bg_prob = bg_prob
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from mmengine.dist import all_reduce
 from torch import Tensor
 
+from mmkd.models.losses.base_distill_loss import check_loss_weight
 from mmkd.registry import MODELS
 from mmkd.models.utils import (bev_grid, box_keypoints, format_grid,
                                gaussian_box_mask, gt_boxes, num_classes,
@@ -56,7 +57,7 @@ class BEVDistillLoss(nn.Module):
         point_cloud_range (Sequence[float]): (x0, y0, z0, x1, y1, z1) that the
             student's BEV maps cover; boxes whose centre is outside are
             dropped.
-        loss_weight (float): Defaults to 1.0.
+        loss_weight (float): >= 0. Defaults to 1.0.
         resample_teacher (bool): Declare that the teacher's BEV grid differs
             from the student's; its maps are then read on its own grid (key
             points) or resampled onto the student's (response). Without it,
@@ -86,6 +87,7 @@ class BEVDistillLoss(nn.Module):
             raise ValueError(
                 f'{type(self).__name__}: teacher_point_cloud_range is given '
                 'without resample_teacher=True')
+        check_loss_weight(loss_weight, type(self).__name__)
         self.point_cloud_range = [float(v) for v in point_cloud_range]
         self.loss_weight = loss_weight
         self.resample_teacher = resample_teacher

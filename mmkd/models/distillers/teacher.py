@@ -7,10 +7,10 @@ import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 from mmengine.config.utils import (_get_external_cfg_base_path,
                                    _get_package_and_cfg_path)
-from mmengine.runner import CheckpointLoader
 from mmengine.utils import get_installed_path, is_installed
 
 from mmkd.registry import MODELS
+from mmkd.utils.checkpoint import load_checkpoint
 
 ModelCfg = Union[dict, ConfigDict]
 
@@ -80,18 +80,29 @@ def build_model(cfg: ModelCfg, role: str) -> nn.Module:
     return MODELS.build(resolve_model_cfg(cfg, role))
 
 
-def load_teacher_checkpoint(teacher: nn.Module, teacher_ckpt: str) -> None:
+def load_teacher_checkpoint(teacher: nn.Module,
+                            teacher_ckpt: str,
+                            key: str = 'teacher_ckpt') -> None:
     """Load ``teacher_ckpt`` into ``teacher`` strictly, on the CPU.
+
+    Local files and ``http(s)://`` URLs are loaded with
+    ``weights_only=True`` (:func:`mmkd.utils.checkpoint.load_checkpoint`),
+    so a checkpoint cannot run code.
 
     Args:
         teacher (nn.Module): The teacher model.
         teacher_ckpt (str): Local path or URL of the checkpoint. A
             ``state_dict`` key is used when present; a ``module.`` prefix
             left by DDP is removed.
+        key (str): The config key ``teacher_ckpt`` was given as, used in
+            messages. Defaults to ``'teacher_ckpt'``.
 
     Raises:
         FileNotFoundError: ``teacher_ckpt`` is a local path that does not
             exist.
+        pickle.UnpicklingError: The file is truncated or corrupt, not a
+            checkpoint, or holds types outside the ``weights_only``
+            allow-list.
         RuntimeError: Keys or shapes of the checkpoint do not match the
             teacher; the message lists them.
     """
@@ -99,10 +110,9 @@ def load_teacher_checkpoint(teacher: nn.Module, teacher_ckpt: str) -> None:
     if not is_url and '://' not in teacher_ckpt and not osp.isfile(
             teacher_ckpt):
         raise FileNotFoundError(
-            f'teacher_ckpt {teacher_ckpt!r} does not exist. Train the '
-            'teacher first or point teacher_ckpt to its checkpoint.')
-    checkpoint = CheckpointLoader.load_checkpoint(
-        teacher_ckpt, map_location='cpu')
+            f'{key} {teacher_ckpt!r} does not exist. Train the '
+            f'teacher first or point {key} to its checkpoint.')
+    checkpoint = load_checkpoint(teacher_ckpt, map_location='cpu', key=key)
     state_dict = checkpoint.get('state_dict', checkpoint)
     if all(k.startswith('module.') for k in state_dict):
         state_dict = {k[len('module.'):]: v for k, v in state_dict.items()}
@@ -114,5 +124,5 @@ def load_teacher_checkpoint(teacher: nn.Module, teacher_ckpt: str) -> None:
             hint = (' It looks like a distillation checkpoint; export its '
                     'student with tools/export_student.py first.')
         raise RuntimeError(
-            f'teacher_ckpt {teacher_ckpt!r} does not match the teacher '
+            f'{key} {teacher_ckpt!r} does not match the teacher '
             f'{type(teacher).__name__}.{hint}\n{e}') from None

@@ -30,7 +30,7 @@ from mmkd.utils.cache_files import (META_FILE, check_target,
 KEYABLE_TRANSFORMS = {
     'LoadImageFromFile', 'LoadAnnotations', 'LoadPointsFromFile',
     'LoadAnnotations3D', 'PackSegInputs', 'PackDetInputs', 'PackDet3DInputs',
-    'Resize', 'RandomFlip'
+    'Resize', 'RandomFlip', 'CheckSegLabels'
 }
 
 #: 2: entry sizes and hashes, input files, scale factors and the pipeline

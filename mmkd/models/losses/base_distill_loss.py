@@ -1,4 +1,5 @@
 # Copyright (c) mmkd contributors. All rights reserved.
+import numbers
 from typing import Optional
 
 import torch.nn as nn
@@ -23,6 +24,28 @@ def check_reduction(reduction: Optional[str],
                          f'but got {reduction!r}')
 
 
+def check_loss_weight(loss_weight: float, owner: str) -> None:
+    """Refuse a ``loss_weight`` that is negative or not a number.
+
+    A negative weight turns a distillation loss into a reward for moving
+    away from the teacher, which trains without any error. Zero switches
+    the loss off and is allowed.
+
+    Args:
+        loss_weight (float): The weight to check.
+        owner (str): The loss, named in the message.
+    """
+    if isinstance(loss_weight, bool) or not isinstance(
+            loss_weight, numbers.Real):
+        raise TypeError(f'{owner}: loss_weight must be a number, got '
+                        f'{loss_weight!r}')
+    if not loss_weight >= 0:  # also refuses NaN
+        raise ValueError(
+            f'{owner}: loss_weight must be >= 0 (0 switches the loss off), '
+            f'got {loss_weight!r}; a negative weight pushes the student '
+            'away from the teacher')
+
+
 class BaseDistillLoss(nn.Module):
     """Common arguments of the mmkd distillation losses.
 
@@ -38,7 +61,7 @@ class BaseDistillLoss(nn.Module):
         attribute before calling the loss and suggests a connector.
 
     Args:
-        loss_weight (float): Factor multiplied with the loss.
+        loss_weight (float): Factor multiplied with the loss, >= 0.
             Defaults to 1.0.
         reduction (str): How the element-wise loss is reduced, one of
             ``'none'``, ``'mean'`` and ``'sum'``. Defaults to ``'mean'``.
@@ -51,6 +74,7 @@ class BaseDistillLoss(nn.Module):
                  reduction: str = 'mean') -> None:
         super().__init__()
         check_reduction(reduction)
+        check_loss_weight(loss_weight, type(self).__name__)
         self.loss_weight = loss_weight
         self.reduction = reduction
 
