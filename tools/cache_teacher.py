@@ -39,6 +39,8 @@ import mmkd  # noqa: F401  (registries, torch.load allow-list)
 from mmkd.models.distillers.teacher_cache import (TeacherCache,
                                                   check_cache_target,
                                                   check_cacheable_pipeline)
+from mmkd.models.distillers.teacher_source import (TeacherSource,
+                                                   strip_teacher_view)
 
 
 def parse_args(argv=None):
@@ -105,23 +107,23 @@ def build_cache(cfg: Config,
     if hook is not None:  # distillation inside an unmodified project
         hook.teacher_cache = None
         distiller = hook.build_distiller(runner)
-        fingerprint = hook.cache_fingerprint
-
-        def teacher_inputs(raw):
-            if hook._own_teacher_inputs:
-                return distiller.teacher.data_preprocessor(raw, False)
-            return model.data_preprocessor(raw, True)
-    elif getattr(model, 'cache_fingerprint', None) is not None:
-        distiller = model.distiller
-        fingerprint = model.cache_fingerprint
-
-        def teacher_inputs(raw):
-            data = model.data_preprocessor(raw, True)
-            return dict(data, inputs=data.get('teacher_inputs',
-                                              data['inputs']))
+        source, student_pp = hook.teacher_source, model.data_preprocessor
+    elif isinstance(getattr(model, 'teacher_source', None), TeacherSource) \
+            and model.teacher_source.fingerprint is not None:
+        distiller, source = model.distiller, model.teacher_source
+        student_pp = model.data_preprocessor.student
     else:
         raise ValueError('a teacher cache needs a DistillModel with a fixed '
                          'teacher (not a mean teacher) or a DistillHook')
+    fingerprint = source.fingerprint
+
+    def teacher_inputs(raw):
+        # as in training: the teacher's preprocessing, then the student's
+        inputs = source.preprocess(raw, student_pp)
+        data = student_pp(strip_teacher_view(raw), True)
+        return (data['inputs'] if inputs is None else inputs,
+                data['data_samples'])
+
     # new entries go to a folder of their own; save() swaps them in
     cache = TeacherCache(
         fingerprint, out, topk=topk, pool=pool, pipeline=dataset_cfg.pipeline)
@@ -132,10 +134,9 @@ def build_cache(cfg: Config,
             loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
             loader = runner.build_dataloader(loader_cfg)
             for raw in loader:
-                data = teacher_inputs(raw)
-                feats = distiller.teacher_forward(data['inputs'],
-                                                  data['data_samples'])
-                cache.add(feats, data['data_samples'])
+                inputs, data_samples = teacher_inputs(raw)
+                feats = distiller.teacher_forward(inputs, data_samples)
+                cache.add(feats, data_samples)
     except BaseException:
         cache.discard()
         raise

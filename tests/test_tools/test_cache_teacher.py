@@ -58,6 +58,7 @@ def tiny(tmp_path_factory, fast_config_text):
         cfg.merge_from_dict({f'{key}.size': (32, 32)})
     dataset = cfg.train_dataloader.dataset
     dataset.data_root = str(tmp / 'digit_scenes')
+    dataset.auto_generate = True
     dataset.generate_cfg = dict(dataset.get('generate_cfg', {}), **TINY)
     cfg.train_dataloader.batch_size = 1
     cfg.train_dataloader.num_workers = 0

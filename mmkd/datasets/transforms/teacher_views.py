@@ -25,10 +25,8 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform, Compose
 
+from mmkd.models.distillers.teacher_source import TEACHER_INPUTS
 from mmkd.registry import TRANSFORMS
-
-#: the key of the packed teacher inputs
-TEACHER_INPUTS = 'teacher_inputs'
 
 
 def _where(results: dict) -> str:

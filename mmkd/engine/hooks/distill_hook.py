@@ -6,12 +6,11 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import BaseOptimWrapper, OptimWrapper
 
-from mmkd.models.distillers import (Distiller, load_teacher_checkpoint,
-                                    resolve_model_cfg)
-from mmkd.models.distillers.teacher_cache import (TeacherCache,
-                                                  check_cacheable_pipeline,
-                                                  teacher_fingerprint)
-from mmkd.registry import HOOKS, MODELS
+from mmkd.models.distillers import Distiller, resolve_model_cfg
+from mmkd.models.distillers.teacher_cache import TeacherCache
+from mmkd.models.distillers.teacher_source import (TEACHER_INPUTS,
+                                                   TeacherSource)
+from mmkd.registry import HOOKS
 
 
 @HOOKS.register_module()
@@ -62,6 +61,9 @@ class DistillHook(Hook):
         teacher_cache (str, optional): A folder written by
             ``tools/cache_teacher.py``: the teacher's taps are read from it
             and the teacher does not run. Defaults to None.
+        teacher_view (bool): The teacher reads the batch's
+            ``teacher_inputs`` (``mmkd.PackTeacherView``) instead of the
+            model's inputs. Defaults to False.
     """
 
     priority = 'VERY_HIGH'
@@ -73,7 +75,8 @@ class DistillHook(Hook):
                  losses: dict,
                  connectors: Optional[dict] = None,
                  teacher_dtype: Optional[str] = None,
-                 teacher_cache: Optional[str] = None) -> None:
+                 teacher_cache: Optional[str] = None,
+                 teacher_view: bool = False) -> None:
         if not isinstance(teacher_ckpt, str):
             raise TypeError('DistillHook needs teacher_ckpt (a path or URL), '
                             f'got {teacher_ckpt!r}')
@@ -84,10 +87,10 @@ class DistillHook(Hook):
         self.connectors = connectors
         self.teacher_dtype = teacher_dtype
         self.teacher_cache = teacher_cache
-        self.cache: Optional[TeacherCache] = None
+        self.teacher_view = teacher_view
+        self.teacher_source: Optional[TeacherSource] = None
         self.distiller: Optional[Distiller] = None
         self._teacher_inputs: Any = None
-        self._own_teacher_inputs = False
         self._attached = False
 
     # ------------------------------------------------------------------
@@ -104,38 +107,46 @@ class DistillHook(Hook):
         self._attached = True
 
     def build_distiller(self, runner) -> Distiller:
-        """Build the teacher and the :class:`Distiller` on the runner's
-        model, and load the teacher cache if one is configured."""
+        """Build the teacher (:class:`TeacherSource`) and the
+        :class:`Distiller` on the runner's model, and open the teacher
+        cache if one is configured."""
         model = runner.model
         student = model.module if is_model_wrapper(model) else model
-        teacher = MODELS.build(self.teacher_cfg)
-        load_teacher_checkpoint(teacher, self.teacher_ckpt)
+        student_pp = runner.cfg.model.get('data_preprocessor',
+                                          runner.cfg.get('data_preprocessor'))
+        self.teacher_source = TeacherSource(
+            self.teacher_cfg,
+            self.teacher_ckpt,
+            teacher_taps=dict(self.taps).get('teacher', {}),
+            teacher_dtype=self.teacher_dtype,
+            student_preprocessor=student_pp,
+            teacher_cache=self.teacher_cache,
+            teacher_view=self.teacher_view)
+        teacher = self.teacher_source.model
         self.distiller = Distiller(student, teacher, self.taps, self.losses,
                                    self.connectors, self.teacher_dtype)
         device = next(student.parameters()).device
         self.distiller.to(device)
         if hasattr(teacher, '_set_device'):
             teacher._set_device(device)
-        student_pp = runner.cfg.model.get('data_preprocessor',
-                                          runner.cfg.get('data_preprocessor'))
-        self._own_teacher_inputs = (
-            self.teacher_cfg.get('data_preprocessor') is not None
-            and self.teacher_cfg.get('data_preprocessor') != student_pp)
         if self.teacher_cache is not None:
-            check_cacheable_pipeline(
+            self.teacher_source.open_cache(
                 runner.cfg.train_dataloader.dataset.pipeline)
-            self.cache = TeacherCache.load(
-                self.teacher_cache, self.cache_fingerprint,
-                pipeline=runner.cfg.train_dataloader.dataset.pipeline)
         return self.distiller
+
+    @property
+    def cache(self) -> Optional[TeacherCache]:
+        """The opened teacher cache, or None."""
+        return None if self.teacher_source is None else \
+            self.teacher_source.cache
 
     @property
     def cache_fingerprint(self) -> str:
         """Identifies the teacher's outputs for teacher caches."""
-        return teacher_fingerprint(self.teacher_cfg.to_dict(),
-                                   self.teacher_ckpt,
-                                   dict(self.taps).get('teacher', {}),
-                                   self.teacher_dtype)
+        return TeacherSource(
+            self.teacher_cfg, self.teacher_ckpt,
+            dict(self.taps).get('teacher', {}), self.teacher_dtype,
+            build=False).fingerprint
 
     def _add_connectors(self, runner):
         params = list(self.distiller.connectors.parameters())
@@ -179,24 +190,16 @@ class DistillHook(Hook):
         hook = self
 
         def loss(inputs, data_samples, *args, **kwargs) -> Dict:
-            if not distiller.enabled:
-                return own_loss(inputs, data_samples, *args, **kwargs)
             teacher_inputs = hook._teacher_inputs
             hook._teacher_inputs = None
-            if hook.cache is not None:
-                teacher_feats = hook.cache.lookup(
-                    data_samples,
-                    next(distiller.student.parameters()).device)
-            else:
-                teacher_feats = distiller.teacher_forward(
+            return distiller.step(
+                lambda: own_loss(inputs, data_samples, *args, **kwargs),
+                lambda: hook.teacher_source.outputs(
+                    distiller,
                     inputs if teacher_inputs is None else teacher_inputs,
-                    data_samples)
-            losses, student_feats = distiller.capture_student(
-                lambda: own_loss(inputs, data_samples, *args, **kwargs))
-            losses.update(
-                distiller.compute_distill_losses(student_feats, teacher_feats,
-                                                 data_samples))
-            return losses
+                    data_samples,
+                    next(distiller.student.parameters()).device),
+                data_samples)
 
         # an instance attribute: the class and other instances are untouched
         student.loss = loss
@@ -205,12 +208,18 @@ class DistillHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
-        if self._own_teacher_inputs and self.distiller.enabled and \
-                self.cache is None:
-            # the teacher's own preprocessing, before the student's sets its
-            # meta in the shared data samples
-            self._teacher_inputs = self.distiller.teacher.data_preprocessor(
-                data_batch, False)['inputs']
+        if not self._attached:
+            return
+        source = self.teacher_source
+        if self.distiller.enabled and source.runs_teacher:
+            # before the model's own preprocessing sets the student's meta
+            # in the shared data samples
+            model = runner.model.module if is_model_wrapper(
+                runner.model) else runner.model
+            self._teacher_inputs = source.preprocess(
+                data_batch, model.data_preprocessor)
+        # the project's preprocessor must not pass the view on to the model
+        data_batch.pop(TEACHER_INPUTS, None)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self.distiller is not None and len(self.distiller.connectors):

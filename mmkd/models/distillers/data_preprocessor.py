@@ -3,42 +3,44 @@ from typing import Optional
 
 import torch.nn as nn
 
+from .teacher_source import TeacherSource, strip_teacher_view
+
 
 class DistillDataPreprocessor(nn.Module):
-    """Preprocess a batch once for the student and once for the teacher.
+    """Preprocess a batch for the student, and for the teacher when it needs
+    inputs of its own.
 
     A teacher trained with another mean/std, pad divisor or voxel size gets
-    its own inputs. Its preprocessor runs first, in inference mode, so the
-    student's batch augmentations do not reach the teacher and the student's
-    meta (pad shape, batch input shape) is the one left in the shared data
-    samples. When both preprocessors are configured alike the teacher reuses
-    the student's tensors.
-
-    The teacher's preprocessor is the teacher's own submodule, kept out of
-    this module tree like the teacher (which moves it between devices).
+    its own preprocessing, and a teacher view (``teacher_inputs`` packed by
+    ``mmkd.PackTeacherView``) is preprocessed for the teacher; both by
+    :meth:`TeacherSource.preprocess`, before the student's preprocessor, so
+    the student's batch augmentations do not reach the teacher. Otherwise
+    the teacher reuses the student's tensors.
 
     Args:
         student (nn.Module): The student's data preprocessor.
-        teacher (nn.Module, optional): The teacher's data preprocessor, or
-            None to reuse the student's outputs.
+        teacher_source (TeacherSource, optional): The teacher's; None when
+            no teacher runs (evaluation only).
     """
 
     def __init__(self, student: nn.Module,
-                 teacher: Optional[nn.Module]) -> None:
+                 teacher_source: Optional[TeacherSource] = None) -> None:
         super().__init__()
         self.student = student
-        object.__setattr__(self, 'teacher', teacher)
+        # kept out of the module tree like the teacher it holds
+        object.__setattr__(self, 'teacher_source', teacher_source)
         #: the distiller whose ``enabled`` flag decides if the teacher runs
         object.__setattr__(self, 'distiller', None)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Return the student's ``inputs``/``data_samples``; when training
-        with a separately preprocessed teacher, also ``teacher_inputs``."""
-        teacher_data = None
-        if training and self.teacher is not None and (
+        a teacher with inputs of its own, also ``teacher_inputs``."""
+        source = self.teacher_source
+        teacher_inputs = None
+        if training and source is not None and source.runs_teacher and (
                 self.distiller is None or self.distiller.enabled):
-            teacher_data = self.teacher(data, False)
-        data = self.student(data, training)
-        if teacher_data is not None:
-            data['teacher_inputs'] = teacher_data['inputs']
+            teacher_inputs = source.preprocess(data, self.student)
+        data = self.student(strip_teacher_view(data), training)
+        if teacher_inputs is not None:
+            data['teacher_inputs'] = teacher_inputs
         return data

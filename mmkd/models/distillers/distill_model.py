@@ -1,7 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-import copy
 import inspect
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -12,8 +11,9 @@ from torch import Tensor
 from mmkd.registry import MODELS
 from .data_preprocessor import DistillDataPreprocessor
 from .distiller import Distiller, _suggest
-from .teacher_cache import TeacherCache, teacher_fingerprint
-from .teacher import load_teacher_checkpoint, resolve_model_cfg
+from .teacher import resolve_model_cfg
+from .teacher_cache import TeacherCache
+from .teacher_source import TeacherSource
 
 
 def _without_scope(cfg: dict) -> dict:
@@ -78,6 +78,12 @@ class DistillModel(BaseModel):
             ``loss`` raises. A mean teacher (``teacher=None``) is still the
             student's copy, which needs no file. mmkd's ``tools/test.py``
             sets it. Defaults to False.
+        teacher_view (bool): The teacher reads the batch's
+            ``teacher_inputs`` (another view of each sample, packed by
+            ``mmkd.PackTeacherView``: a denser point cloud, camera images, a
+            weakly augmented image), passed through the teacher's data
+            preprocessor (or the student's when the teacher has none); a
+            batch without them is refused. Defaults to False.
         init_cfg (dict, optional): Initialization config. Defaults to None.
     """
 
@@ -92,6 +98,7 @@ class DistillModel(BaseModel):
                  teacher_cache: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  eval_only: bool = False,
+                 teacher_view: bool = False,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if kwargs:
@@ -115,44 +122,29 @@ class DistillModel(BaseModel):
                     'data_preprocessor of their own model configs. Remove '
                     'it or set student.data_preprocessor.')
         self.student = MODELS.build(student_cfg)
-        if teacher is None:
-            if teacher_ckpt is not None:
-                raise ValueError('teacher_ckpt is given without a teacher '
-                                 'config; set `teacher`')
-            # a mean teacher: weights come from the student via the hook
-            teacher_model = copy.deepcopy(self.student)
-            teacher_pp_cfg = None
-        else:
-            if teacher_ckpt is None:
-                raise ValueError(
-                    'teacher_ckpt is required with a teacher config: a '
-                    'randomly initialised teacher teaches nothing')
-            teacher_cfg = resolve_model_cfg(teacher, 'teacher')
-            teacher_model, teacher_pp_cfg = None, None
-            if not eval_only:
-                teacher_model = MODELS.build(teacher_cfg)
-                load_teacher_checkpoint(teacher_model, teacher_ckpt)
-                teacher_pp_cfg = teacher_cfg.get('data_preprocessor')
-                if teacher_pp_cfg == student_cfg.get('data_preprocessor'):
-                    teacher_pp_cfg = None
-        self.distiller = Distiller(self.student, teacher_model, taps, losses,
-                                   connectors, teacher_dtype)
-        self.distiller.teacher_synced = teacher is not None
         self.eval_only = bool(eval_only)
+        #: where the teacher's outputs come from (not an nn.Module: the
+        #: teacher it holds stays out of the module tree)
+        self.teacher_source = TeacherSource(
+            teacher,
+            teacher_ckpt,
+            teacher_taps=dict(taps or {}).get('teacher', {}),
+            teacher_dtype=teacher_dtype,
+            student_preprocessor=student_cfg.get('data_preprocessor'),
+            student=self.student,
+            teacher_cache=teacher_cache,
+            teacher_view=teacher_view,
+            # a mean teacher is the student's copy: it needs no file
+            build=not eval_only or teacher is None)
+        self.distiller = Distiller(self.student, self.teacher_source.model,
+                                   taps, losses, connectors, teacher_dtype)
+        self.distiller.teacher_synced = teacher is not None
         self.teacher_ckpt = teacher_ckpt
-        self._fingerprint_args = None if teacher is None else (
-            teacher_cfg.to_dict(), teacher_ckpt,
-            dict(taps or {}).get('teacher', {}), teacher_dtype)
-        self.teacher_cache = None
-        if teacher_cache is not None and not eval_only:
-            if self.cache_fingerprint is None:
-                raise ValueError('teacher_cache needs a fixed teacher; a '
-                                 'mean teacher (teacher=None) changes')
-            self.teacher_cache = TeacherCache.load(teacher_cache,
-                                                   self.cache_fingerprint)
+        if not eval_only:
+            self.teacher_source.open_cache()
         self.data_preprocessor = DistillDataPreprocessor(
             self.student.data_preprocessor,
-            teacher_model.data_preprocessor if teacher_pp_cfg else None)
+            None if eval_only else self.teacher_source)
         object.__setattr__(self.data_preprocessor, 'distiller',
                            self.distiller)
 
@@ -160,9 +152,12 @@ class DistillModel(BaseModel):
     def cache_fingerprint(self) -> Optional[str]:
         """Identifies the teacher's outputs (config, checkpoint bytes, taps,
         dtype) for teacher caches; None for a mean teacher."""
-        if self._fingerprint_args is None:
-            return None
-        return teacher_fingerprint(*self._fingerprint_args)
+        return self.teacher_source.fingerprint
+
+    @property
+    def teacher_cache(self) -> Optional[TeacherCache]:
+        """The opened teacher cache, or None."""
+        return self.teacher_source.cache
 
     # the engine's state, kept in the distiller
     @property
@@ -245,40 +240,13 @@ class DistillModel(BaseModel):
                 'DistillModel was built with eval_only=True (as mmkd\'s '
                 'tools/test.py does): it has no teacher and cannot compute '
                 'losses; build it without eval_only to train')
-        if not self.distill_enabled:
-            return self.student(inputs, data_samples, mode='loss')
-        if self.teacher_cache is not None:
-            device = next(self.student.parameters()).device
-            teacher_feats = self.teacher_cache.lookup(data_samples, device)
-        else:
-            teacher_feats = self.teacher_forward(
+        device = next(self.student.parameters()).device
+        return self.distiller.step(
+            lambda: self.student(inputs, data_samples, mode='loss'),
+            lambda: self.teacher_source.outputs(
+                self.distiller,
                 inputs if teacher_inputs is None else teacher_inputs,
-                data_samples)
-        losses, student_feats = self.student_forward(inputs, data_samples)
-        losses.update(
-            self.compute_distill_losses(student_feats, teacher_feats,
-                                        data_samples))
-        return losses
-
-    def student_forward(self, inputs: Any, data_samples: Optional[list]
-                        ) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
-        """The student's own losses and its taps, captured meanwhile."""
-        return self.distiller.capture_student(
-            lambda: self.student(inputs, data_samples, mode='loss'))
-
-    def teacher_forward(self, inputs: Any,
-                        data_samples: Optional[list]) -> Dict[str, Any]:
-        """Run the teacher until its last tap fired; return the taps."""
-        return self.distiller.teacher_forward(inputs, data_samples)
-
-    def compute_distill_losses(self, student_feats: Dict[str, Any],
-                               teacher_feats: Dict[str, Any],
-                               data_samples: Optional[list]
-                               ) -> Dict[str, Tensor]:
-        """``distill.loss_<name>`` for every loss; see
-        :meth:`Distiller.compute_distill_losses`."""
-        return self.distiller.compute_distill_losses(
-            student_feats, teacher_feats, data_samples)
+                data_samples, device), data_samples)
 
     def predict(self, inputs: Any,
                 data_samples: Optional[list] = None) -> list:

@@ -444,6 +444,35 @@ class Distiller(nn.Module):
         return 'data_samples' in inspect.signature(
             loss_module.forward).parameters
 
+    def step(self, student_loss: Callable[[], Dict[str, Tensor]],
+             teacher_outputs: Callable[[], Dict[str, Any]],
+             data_samples: Optional[list]) -> Dict[str, Tensor]:
+        """One distillation step, the same for DistillModel and DistillHook.
+
+        Gets the teacher's taps, runs the student's own loss forward with
+        its taps on, and adds ``distill.loss_<name>`` for every loss; with
+        distillation off (``StopDistillHook``) only the student's loss runs.
+
+        Args:
+            student_loss (callable): Runs the student's loss forward and
+                returns its losses.
+            teacher_outputs (callable): Returns the teacher's taps (it runs
+                the teacher, or reads a cache).
+            data_samples (list, optional): The batch's data samples, for
+                losses and masks that read ground truth.
+
+        Returns:
+            dict: The student's losses and the distill losses.
+        """
+        if not self.enabled:
+            return student_loss()
+        teacher_feats = teacher_outputs()
+        losses, student_feats = self.capture_student(student_loss)
+        losses.update(
+            self.compute_distill_losses(student_feats, teacher_feats,
+                                        data_samples))
+        return losses
+
     def capture_student(self, forward: Callable[[], Dict[str, Tensor]]
                         ) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
         """Run ``forward`` (the student's loss forward) with the student taps

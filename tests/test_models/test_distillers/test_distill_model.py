@@ -392,7 +392,7 @@ def test_reduced_precision_teacher(tmp_path, dtype, torch_dtype):
     assert half.teacher.head.weight.dtype == torch_dtype
     assert full.teacher.head.weight.dtype == torch.float32
     data = full.data_preprocessor(make_batch(), True)
-    feats = half.teacher_forward(torch.stack(data['inputs']), None)
+    feats = half.distiller.teacher_forward(torch.stack(data['inputs']), None)
     assert all(f.dtype == torch.float32 for f in feats['logits'])
     loss_full = full(**data, mode='loss')['distill.loss_kl_logits']
     loss_half = half(**data, mode='loss')['distill.loss_kl_logits']
@@ -581,3 +581,29 @@ def test_eval_only_needs_no_teacher(tmp_path):
     copy.deepcopy(model)
     with pytest.raises(RuntimeError, match='eval_only=True.*no teacher'):
         model(**model.data_preprocessor(batch, True), mode='loss')
+
+
+def test_teacher_view_feeds_the_teacher_its_own_inputs(tmp_path):
+    """With teacher_view=True the teacher reads the batch's teacher_inputs
+    (through its preprocessor) and never the student's inputs."""
+    _, ckpt = save_teacher(tmp_path)
+    model = MODELS.build(distill_cfg(ckpt, teacher_view=True))
+    batch = make_batch()
+    view = [1 - x for x in batch['inputs']]  # another view of each sample
+    seen = []
+    model.teacher.backbone.register_forward_hook(
+        lambda m, args, out: seen.append(args[0]))
+    model.train()
+    data = model.data_preprocessor(dict(batch, teacher_inputs=view), True)
+    assert 'teacher_inputs' in data
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_ce', 'distill.loss_kl_logits'}
+    assert torch.equal(seen[0], torch.stack(view))
+    # the student's inputs are the student's view
+    assert torch.equal(torch.stack(data['inputs']),
+                       torch.stack(batch['inputs']))
+    with pytest.raises(KeyError, match="teacher_view=True, but the batch "
+                       "has no 'teacher_inputs'.*mmkd.PackTeacherView"):
+        model.data_preprocessor(batch, True)
+    # evaluation reads no view
+    assert 'teacher_inputs' not in model.data_preprocessor(batch, False)
