@@ -48,10 +48,19 @@ class DistillModel(BaseModel):
         taps (dict): ``dict(student=dict(name=path, ...),
             teacher=dict(name=path, ...))``. A path such as
             ``'decode_head.conv_seg'`` captures that module's output;
-            ``dict(path=..., io='input')`` its input.
+            a dict adds ``io='input'``, ``index=`` (one element of a
+            returned tuple or dict), ``method=`` and ``kwargs=`` (see
+            :func:`~mmkd.models.distillers.taps.parse_tap_cfg`).
         losses (dict): Maps a loss name to a loss config holding
-            ``student=<tap name>`` and ``teacher=<tap name>`` besides the
-            loss's own arguments. It is logged as ``distill.loss_<name>``.
+            ``student=`` and ``teacher=`` besides the loss's own arguments:
+            a tap name, a list of names (the loss is summed over the pairs,
+            or gets the lists when it declares ``takes_sequences``) or a
+            dict of names (for losses that take dicts). Optional keys:
+            ``connector=`` (an adapter of this loss alone, applied to its
+            student value; one declaring ``takes_sequences = True`` gets
+            all its taps at once), ``mask=`` and ``mask_average=`` (a
+            weight map from the ground truth, see :class:`Distiller`). It
+            is logged as ``distill.loss_<name>``.
         connectors (dict, optional): Maps a student tap name to a connector
             config (or a list of them, one per element of a tap that yields
             a tuple, e.g. FPN levels), applied before every loss reading

@@ -196,10 +196,13 @@ class Distiller(nn.Module):
                              'alone')
         losses = nn.ModuleDict()
         self.loss_masks: Dict[str, Any] = {}
+        #: connectors of one loss (``connector=`` in its config)
+        self.loss_connectors = nn.ModuleDict()
         for name, cfg in cfgs.items():
             cfg = dict(cfg)
             mask_cfg = cfg.pop('mask', None)
             mask_average = cfg.pop('mask_average', False)
+            connector_cfg = cfg.pop('connector', None)
             route = {}
             for side in _SIDES:
                 taps = (self.student_taps.cfgs
@@ -208,18 +211,21 @@ class Distiller(nn.Module):
                     raise KeyError(
                         f'distill loss {name!r} needs {side}=<tap name> '
                         f'(one of: {", ".join(taps) or "no taps defined"})')
-                tap = cfg.pop(side)
-                if tap not in taps:
-                    raise KeyError(
-                        f'distill loss {name!r} reads {side} tap {tap!r}, '
-                        f'which no tap provides{_suggest(tap, taps)} '
-                        f'({side} taps: {", ".join(taps) or "none"})')
-                route[side] = tap
+                route[side] = self._route(name, side, cfg.pop(side), taps)
             try:
                 loss = _build_mmkd(cfg)
             except TypeError as e:
                 raise TypeError(f'distill loss {name!r}: {e}') from e
-            if hasattr(loss, 'check_models') and self.teacher is not None:
+            if isinstance(route['student'], dict) and not getattr(
+                    loss, 'takes_sequences', False):
+                raise TypeError(
+                    f'distill loss {name!r} reads a dict of taps, which '
+                    f'{type(loss).__name__} does not take (it declares no '
+                    '`takes_sequences = True`); give a list of tap names to '
+                    'sum the loss over pairs of taps')
+            if hasattr(loss, 'check_models') and self.teacher is not None \
+                    and isinstance(route['student'], str) \
+                    and isinstance(route['teacher'], str):
                 # what a loss can tell from the models (grids, channels)
                 # fails here rather than after the first step
                 loss.check_models(
@@ -234,9 +240,45 @@ class Distiller(nn.Module):
             if mask_cfg is not None:
                 self.loss_masks[name] = (self._build_mask(
                     name, mask_cfg, loss), bool(mask_average))
+            if connector_cfg is not None:
+                self.loss_connectors[name] = _build_mmkd(connector_cfg)
             losses[name] = loss
             self.loss_routes[name] = route
         return losses
+
+    @staticmethod
+    def _route(name: str, side: str, value: Any, taps: dict) -> Any:
+        """A loss's tap name, list of names or dict of names, checked."""
+
+        def check(tap):
+            if not isinstance(tap, str):
+                raise TypeError(
+                    f'distill loss {name!r}: {side}= takes a tap name, a '
+                    f'list or a dict of them, got {tap!r}')
+            if tap not in taps:
+                raise KeyError(
+                    f'distill loss {name!r} reads {side} tap {tap!r}, '
+                    f'which no tap provides{_suggest(tap, taps)} '
+                    f'({side} taps: {", ".join(taps) or "none"})')
+            return tap
+
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise ValueError(f'distill loss {name!r}: {side}= is an '
+                                 'empty list of taps')
+            return [check(v) for v in value]
+        if isinstance(value, dict):
+            return {k: check(v) for k, v in value.items()}
+        return check(value)
+
+    @staticmethod
+    def _gather(feats: Dict[str, Any], route: Any) -> Any:
+        """The value(s) a loss reads: one tap, a list or a dict of taps."""
+        if isinstance(route, list):
+            return [feats[r] for r in route]
+        if isinstance(route, dict):
+            return {k: feats[r] for k, r in route.items()}
+        return feats[route]
 
     @staticmethod
     def _build_mask(name: str, cfg: dict, loss: nn.Module) -> Any:
@@ -321,9 +363,13 @@ class Distiller(nn.Module):
         losses = {}
         for name, loss_module in self.losses.items():
             route = self.loss_routes[name]
-            loss = self._call_loss(name, loss_module,
-                                   connected[route['student']],
-                                   teacher_feats[route['teacher']],
+            student = self._gather(connected, route['student'])
+            if name in self.loss_connectors:
+                student = self._run_connector(self.loss_connectors[name],
+                                              student)
+            loss = self._call_loss(name, loss_module, student,
+                                   self._gather(teacher_feats,
+                                                route['teacher']),
                                    data_samples)
             losses[f'distill.loss_{name}'] = \
                 loss * self.loss_scales[name]
@@ -347,7 +393,7 @@ class Distiller(nn.Module):
         it = MessageHub.get_current_instance().get_info('iter')
         # the runner stores the iterations done before this one
         at = '' if it is None else f' at iteration {it + 1}'
-        if not _finite(teacher_feats[route['teacher']]):
+        if not _finite(self._gather(teacher_feats, route['teacher'])):
             cause = f"the teacher tap {route['teacher']!r} is not finite"
             if self.teacher_dtype == torch.float16:
                 cause += (
@@ -356,10 +402,10 @@ class Distiller(nn.Module):
                     'teacher_dtype=None (float32)')
             else:
                 cause += ': check teacher_ckpt and the inputs'
-        elif not _finite(student_feats[route['student']]):
+        elif not _finite(self._gather(student_feats, route['student'])):
             cause = (f"the student tap {route['student']!r} is not finite: "
                      'the student diverged; lower the learning rate')
-        elif not _finite(connected[route['student']]):
+        elif not _finite(self._gather(connected, route['student'])):
             cause = (f"the connector of student tap {route['student']!r} "
                      'gives non-finite values; lower the learning rate')
         else:
@@ -381,8 +427,19 @@ class Distiller(nn.Module):
                     f'connector {name!r} has {len(connector)} elements but '
                     f'student tap {name!r} yields {_shape(feat)}')
             return type(feat)(c(f) for c, f in zip(connector, feat))
+        return self._run_connector(connector, feat)
+
+    @staticmethod
+    def _run_connector(connector: nn.Module, feat: Any) -> Any:
+        """A connector on a value, element by element for a list, tuple or
+        dict unless it declares ``takes_sequences = True`` (it then maps
+        several taps at once, e.g. fuses each stage with a deeper one)."""
+        if getattr(connector, 'takes_sequences', False):
+            return connector(feat)
         if isinstance(feat, (list, tuple)):
             return type(feat)(connector(f) for f in feat)
+        if isinstance(feat, dict):
+            return {k: connector(f) for k, f in feat.items()}
         return connector(feat)
 
     def _call_loss(self, name: str, loss_module: nn.Module, student: Any,

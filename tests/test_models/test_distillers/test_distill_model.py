@@ -607,3 +607,88 @@ def test_teacher_view_feeds_the_teacher_its_own_inputs(tmp_path):
         model.data_preprocessor(batch, True)
     # evaluation reads no view
     assert 'teacher_inputs' not in model.data_preprocessor(batch, False)
+
+
+def test_loss_over_several_taps_is_the_sum_over_pairs(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        losses=dict(
+            both=dict(type='MSEFeatureLoss', student=['logits', 'feat'],
+                      teacher=['logits', 'feat']),
+            a=dict(type='MSEFeatureLoss', student='logits',
+                   teacher='logits'),
+            b=dict(type='MSEFeatureLoss', student='feat', teacher='feat')),
+        connectors=dict(feat=dict(
+            type='ConvConnector', in_channels=4, out_channels=8)))
+    model = MODELS.build(cfg)
+    model.train()
+    data = model.data_preprocessor(make_batch(), True)
+    losses = model(**data, mode='loss')
+    torch.testing.assert_close(
+        losses['distill.loss_both'],
+        losses['distill.loss_a'] + losses['distill.loss_b'])
+
+
+class SumDeeper(nn.Module):
+    """Takes all stages at once: a stage plus the mean of the deeper one's
+    channels (a stand-in for TransKD's fusion of stages), widened 4 -> 8."""
+
+    takes_sequences = True
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+        self.seen = []
+
+    def forward(self, stages):
+        self.seen.append(type(stages))
+        fused = stages[0] * self.scale + stages[1].mean(1, keepdim=True)
+        return [fused.repeat(1, 2, 1, 1), stages[1].repeat(1, 2, 1, 1)]
+
+
+def test_per_loss_connectors_and_a_connector_over_several_taps(tmp_path):
+    MODELS.register_module('SumDeeper', module=SumDeeper, force=True)
+    _, ckpt = save_teacher(tmp_path)
+    cfg = distill_cfg(
+        ckpt,
+        losses=dict(
+            # two losses on one student tap, each with its own adapter
+            m1=dict(type='MSEFeatureLoss', student='feat', teacher='feat',
+                    connector=dict(type='ConvConnector', in_channels=4,
+                                   out_channels=8)),
+            m2=dict(type='L1FeatureLoss', student='feat', teacher='feat',
+                    connector=dict(type='ConvConnector', in_channels=4,
+                                   out_channels=8)),
+            fused=dict(type='MSEFeatureLoss', student=['feat', 'feat'],
+                       teacher=['feat', 'feat'],
+                       connector=dict(type='SumDeeper'))))
+    model = MODELS.build(cfg)
+    keys = model.state_dict().keys()
+    for name in ('m1', 'm2'):
+        assert f'distiller.loss_connectors.{name}.conv.conv.weight' in keys
+    assert 'distiller.loss_connectors.fused.scale' in keys
+    params = {id(p) for p in model.parameters()}
+    assert id(model.distiller.loss_connectors['fused'].scale) in params
+    model.train()
+    data = model.data_preprocessor(make_batch(), True)
+    losses = model(**data, mode='loss')
+    assert model.distiller.loss_connectors['fused'].seen == [list]
+    losses['distill.loss_fused'].backward()
+    assert model.distiller.loss_connectors['fused'].scale.grad is not None
+    assert losses['distill.loss_m1'] != losses['distill.loss_m2']
+    MODELS.module_dict.pop('SumDeeper')
+
+
+def test_several_taps_are_checked_at_build(tmp_path):
+    _, ckpt = save_teacher(tmp_path)
+    with pytest.raises(KeyError, match=r"reads student tap 'fet'.*did you "
+                       r"mean 'feat'"):
+        MODELS.build(distill_cfg(ckpt, losses=dict(x=dict(
+            type='MSEFeatureLoss', student=['logits', 'fet'],
+            teacher=['logits', 'feat']))))
+    with pytest.raises(TypeError, match=r"reads a dict of taps, which "
+                       r"MSEFeatureLoss does not take"):
+        MODELS.build(distill_cfg(ckpt, losses=dict(x=dict(
+            type='MSEFeatureLoss', student=dict(a='logits'),
+            teacher=dict(a='logits')))))
