@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from mmengine.dist import all_reduce
 from torch import Tensor
 
-from mmkd.models.losses.base_distill_loss import check_loss_weight
+from mmkd.models.losses.base_distill_loss import BaseDistillLoss
 from mmkd.registry import MODELS
 from mmkd.models.utils import (bev_grid, box_keypoints, format_grid,
                                gaussian_box_mask, gt_boxes, num_classes,
@@ -46,7 +46,7 @@ def _structure(x) -> str:
     return type(x).__name__
 
 
-class BEVDistillLoss(nn.Module):
+class BEVDistillLoss(BaseDistillLoss):
     """What the three UniDistill losses share: the grid they read, the
     ground-truth boxes in it, and build-time checks of both models.
 
@@ -78,7 +78,8 @@ class BEVDistillLoss(nn.Module):
                  resample_teacher: bool = False,
                  teacher_point_cloud_range: Optional[Sequence[float]] = None
                  ) -> None:
-        super().__init__()
+        # no element-wise reduction: each loss normalises by its own count
+        super().__init__(loss_weight=loss_weight)
         if len(point_cloud_range) != 6:
             raise ValueError(f'{type(self).__name__}: point_cloud_range must '
                              'be (x0, y0, z0, x1, y1, z1), got '
@@ -87,13 +88,15 @@ class BEVDistillLoss(nn.Module):
             raise ValueError(
                 f'{type(self).__name__}: teacher_point_cloud_range is given '
                 'without resample_teacher=True')
-        check_loss_weight(loss_weight, type(self).__name__)
         self.point_cloud_range = [float(v) for v in point_cloud_range]
-        self.loss_weight = loss_weight
         self.resample_teacher = resample_teacher
         self.teacher_point_cloud_range = [
             float(v) for v in teacher_point_cloud_range
         ] if teacher_point_cloud_range is not None else None
+
+    def extra_repr(self) -> str:
+        return (f'loss_weight={self.loss_weight}, '
+                f'point_cloud_range={self.point_cloud_range}')
 
     @property
     def teacher_range(self) -> List[float]:

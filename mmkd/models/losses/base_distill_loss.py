@@ -47,18 +47,37 @@ def check_loss_weight(loss_weight: float, owner: str) -> None:
 
 
 class BaseDistillLoss(nn.Module):
-    """Common arguments of the mmkd distillation losses.
+    """Base class of the mmkd distillation losses, and their contract with
+    the :class:`~mmkd.models.distillers.Distiller`.
 
-    Every subclass is called as ``loss(pred, target, weight=None,
-    avg_factor=None, reduction_override=None)`` where ``pred`` comes from the
-    student (after an optional connector) and ``target`` from the teacher;
-    the target is detached inside the loss. The reduction itself is done by
-    :func:`mmdet.models.losses.utils.weight_reduce_loss`.
+    A loss is called as ``loss(pred, target, **kwargs)``: ``pred`` comes
+    from the student (after its connectors), ``target`` from the teacher
+    and is detached inside the loss. The element-wise losses take
+    ``weight=None, avg_factor=None, reduction_override=None`` and reduce
+    with :func:`mmdet.models.losses.utils.weight_reduce_loss`.
 
-    Note:
-        ``requires_same_shape`` tells the distillation engine whether
-        ``pred`` and ``target`` must have identical shapes; it checks the
-        attribute before calling the loss and suggests a connector.
+    What a loss may declare (class attributes or methods), read by the
+    Distiller:
+
+    - ``requires_same_shape`` (bool, default True): ``pred`` and
+      ``target`` must have identical shapes; checked before every call,
+      and a mismatch suggests a connector.
+    - ``takes_sequences`` (bool, default False): a tap yielding a list or
+      tuple (FPN levels, stages), or a loss reading several taps, is given
+      to the loss whole; without it the loss is called once per pair of
+      elements and the terms are summed.
+    - ``forward(..., data_samples=None)``: the batch's data samples are
+      passed (ground truth, meta) when ``forward`` names that argument.
+    - ``forward(..., weight=None, avg_factor=None)``: required for a
+      ``mask=`` in the loss config (a weight map built from the ground
+      truth, ``(B, 1, H, W)``).
+    - ``check_models(name, student, teacher, student_tap, teacher_tap,
+      connector)``: called once when the Distiller is built, with the
+      models and the tap configs, to refuse what the loss cannot work with
+      (grids, channels) before training.
+
+    ``loss_weight`` must be >= 0 (checked here; a negative weight would push
+    the student away from the teacher).
 
     Args:
         loss_weight (float): Factor multiplied with the loss, >= 0.
@@ -68,6 +87,7 @@ class BaseDistillLoss(nn.Module):
     """
 
     requires_same_shape: bool = True
+    takes_sequences: bool = False
 
     def __init__(self,
                  loss_weight: float = 1.0,
