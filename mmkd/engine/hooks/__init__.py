@@ -3,9 +3,10 @@ from .distill_hook import DistillHook
 from .distill_loss_weight_hook import DistillLossWeightHook, schedule_factor
 from .mean_teacher_hook import MeanTeacherHook
 from .stop_distill_hook import StopDistillHook
-from .utils import get_distiller
+from .utils import get_distill_controls, get_distiller
 
 __all__ = [
     'DistillHook', 'DistillLossWeightHook', 'MeanTeacherHook',
-    'StopDistillHook', 'get_distiller', 'schedule_factor'
+    'StopDistillHook', 'get_distill_controls', 'get_distiller',
+    'schedule_factor'
 ]
