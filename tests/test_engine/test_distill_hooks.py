@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from mmkd.engine.hooks import (DistillLossWeightHook, MeanTeacherHook,
                                StopDistillHook, get_distiller,
                                schedule_factor)
+from mmkd.engine.hooks.mean_teacher_hook import drop_registered_teacher
 from mmkd.registry import DATASETS, MODELS
 
 NET = 'DistillHookToyNet'
@@ -509,6 +510,41 @@ class TestMeanTeacherHook(DistillHookTestCase):
         assert_state_equal(before['teacher'], ckpt['mean_teacher'])
         assert_state_equal(before['student'], student)
         self.assertTrue(before['synced'])
+
+    def test_checkpoint_of_a_registered_teacher(self):
+        """The optimizer entries of a formerly registered teacher go."""
+
+        class Model(nn.Module):
+
+            def __init__(self):
+                super().__init__()
+                self.student = nn.Linear(2, 2)
+                object.__setattr__(self, 'teacher', nn.Linear(2, 2))
+
+        model = Model()
+        state = {f'{side}.{name}': torch.zeros(1)
+                 for side in ('student', 'teacher')
+                 for name in ('weight', 'bias')}
+        ckpt = dict(
+            state_dict=state,
+            optimizer=dict(
+                state={0: 'w', 1: 'b', 2: 'tw'},
+                param_groups=[dict(lr=0.1, params=[0, 1, 2, 3])]))
+        drop_registered_teacher(ckpt, model)
+        self.assertEqual(ckpt['optimizer'],
+                         dict(state={0: 'w', 1: 'b'},
+                              param_groups=[dict(lr=0.1, params=[0, 1])]))
+        # one group per parameter (paramwise_cfg): teacher groups go
+        ckpt['optimizer']['param_groups'] = [
+            dict(params=[i]) for i in range(4)]
+        drop_registered_teacher(ckpt, model)
+        self.assertEqual(ckpt['optimizer']['param_groups'],
+                         [dict(params=[0]), dict(params=[1])])
+        ckpt['optimizer']['param_groups'] = [dict(params=[0, 1, 2])]
+        with self.assertRaisesRegex(
+                ValueError, 'optimizer of 3 parameters, but its state dict '
+                'has 4 parameters'):
+            drop_registered_teacher(ckpt, model)
 
     def test_arguments(self):
         with self.assertRaisesRegex(
