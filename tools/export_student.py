@@ -27,8 +27,9 @@ def export_student(checkpoint: dict) -> dict:
 
     Args:
         checkpoint (dict): A checkpoint saved while training a
-            ``DistillModel`` (its ``state_dict`` keys start with
-            ``student.``, ``connectors.``, ...).
+            ``DistillModel`` or a method's model with a ``student``
+            (e.g. ``LPLDDetector``): its ``state_dict`` keys start with
+            ``student.``, ``connectors.``, ...
 
     Returns:
         dict: ``dict(state_dict=..., meta=...)`` with the ``student.``
@@ -51,6 +52,26 @@ def export_student(checkpoint: dict) -> dict:
     if dataset_meta is not None:
         meta['dataset_meta'] = _to_builtin(dataset_meta)
     return dict(state_dict=student, meta=meta)
+
+
+def student_config(model_cfg: dict) -> dict:
+    """The student's model config in a distillation model config.
+
+    ``student`` for ``DistillModel``; a method's model of its own names the
+    key in its class attribute ``student_cfg_key`` (``detector`` for
+    ``LPLDDetector``).
+    """
+    from mmkd.registry import MODELS
+    model_type = model_cfg.get('type', '')
+    model_cls = (model_type if isinstance(model_type, type) else
+                 MODELS.get(model_type))
+    key = getattr(model_cls, 'student_cfg_key', 'student')
+    if key not in model_cfg:
+        raise KeyError(
+            f'the config\'s model ({model_cfg.get("type")}) has no '
+            f'`{key}` key holding the student\'s config; keys: '
+            f'{", ".join(model_cfg)}')
+    return model_cfg[key]
 
 
 def _to_builtin(obj):
@@ -84,7 +105,7 @@ def main():
         args.checkpoint, map_location='cpu', key='checkpoint')
     exported = export_student(checkpoint)
     # prove the export fits the student's own model before writing it
-    student = build_model(cfg.model.student, 'student')
+    student = build_model(student_config(cfg.model), 'student')
     student.load_state_dict(exported['state_dict'], strict=True)
     if osp.dirname(args.out):
         os.makedirs(osp.dirname(args.out), exist_ok=True)

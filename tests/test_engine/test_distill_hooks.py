@@ -14,10 +14,13 @@ from mmengine.testing import RunnerTestCase
 from torch.utils.data import Dataset
 
 from mmkd.engine.hooks import (DistillLossWeightHook, MeanTeacherHook,
-                               StopDistillHook, schedule_factor)
+                               StopDistillHook, get_distiller,
+                               schedule_factor)
+from mmkd.engine.hooks.mean_teacher_hook import drop_registered_teacher
 from mmkd.registry import DATASETS, MODELS
 
 NET = 'DistillHookToyNet'
+SELF_NET = 'DistillHookSelfDistilNet'
 DATASET = 'DistillHookToyDataset'
 
 
@@ -32,11 +35,35 @@ class DistillHookToyNet(BaseModel):
         self.head = nn.Linear(3, 1)
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
-        feat = self.backbone(torch.stack(inputs))
-        out = self.head(feat.mean((2, 3))).squeeze(1)
         if mode == 'loss':
-            return dict(loss=F.mse_loss(out, torch.stack(data_samples)))
-        return out
+            return self.loss(inputs, data_samples)
+        feat = self.backbone(torch.stack(inputs))
+        return self.head(feat.mean((2, 3))).squeeze(1)
+
+    def loss(self, inputs, data_samples):
+        out = self(inputs, mode='tensor')
+        return dict(loss=F.mse_loss(out, torch.stack(data_samples)))
+
+
+class DistillHookSelfDistilNet(DistillHookToyNet):
+    """A method's own model exposing the DistillControls protocol: a distill
+    term ``loss_toy`` (the head's output pulled to 0) it scales and drops
+    itself."""
+
+    def __init__(self, data_preprocessor=None, init_cfg=None):
+        super().__init__(data_preprocessor, init_cfg)
+        self.distill_loss_scales = dict(toy=1.0)
+        self.distill_enabled = True
+        self.scales_seen = []
+
+    def loss(self, inputs, data_samples):
+        self.scales_seen.append(self.distill_loss_scales['toy'])
+        losses = super().loss(inputs, data_samples)
+        if self.distill_enabled:
+            pred = self(inputs, mode='tensor')
+            losses['loss_toy'] = (self.distill_loss_scales['toy'] *
+                                  pred.pow(2).mean())
+        return losses
 
 
 class DistillHookToyDataset(Dataset):
@@ -72,13 +99,17 @@ class Recorder(Hook):
 
     def before_train(self, runner):
         model = runner.model
+        if not hasattr(model, 'teacher'):  # a model of its own
+            return
         self.before_train_state = dict(
             teacher=self._state(model.teacher),
             student=self._state(model.student),
             synced=model.teacher_synced)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
-        self.teacher_before_iter.append(self._state(runner.model.teacher))
+        if hasattr(runner.model, 'teacher'):
+            self.teacher_before_iter.append(
+                self._state(runner.model.teacher))
 
     def after_train_iter(self,
                          runner,
@@ -86,7 +117,9 @@ class Recorder(Hook):
                          data_batch=None,
                          outputs=None):
         self.outputs.append(dict(outputs))
-        self.student_after_iter.append(self._state(runner.model.student))
+        if hasattr(runner.model, 'student'):
+            self.student_after_iter.append(
+                self._state(runner.model.student))
 
 
 def assert_state_equal(a, b):
@@ -192,6 +225,7 @@ class DistillHookTestCase(RunnerTestCase):
     def setUp(self):
         super().setUp()
         MODELS.register_module(name=NET, module=DistillHookToyNet)
+        MODELS.register_module(name=SELF_NET, module=DistillHookSelfDistilNet)
         DATASETS.register_module(name=DATASET, module=DistillHookToyDataset)
         torch.manual_seed(1)
         self.teacher_ckpt = osp.join(self.temp_dir.name, 'teacher.pth')
@@ -217,6 +251,7 @@ class DistillHookTestCase(RunnerTestCase):
 
     def tearDown(self):
         MODELS.module_dict.pop(NET, None)
+        MODELS.module_dict.pop(SELF_NET, None)
         DATASETS.module_dict.pop(DATASET, None)
         super().tearDown()
 
@@ -347,6 +382,72 @@ class TestStopDistillHook(DistillHookTestCase):
         self.assertEqual(StopDistillHook(stop_epoch=0).stop_epoch, 0)
 
 
+class TestDistillControlsProtocol(DistillHookTestCase):
+    """The hooks drive any model exposing distill_loss_scales and
+    distill_enabled, not only DistillModel."""
+
+    def test_schedule_and_stop_a_model_of_its_own(self):
+        hooks = [
+            dict(type='mmkd.DistillLossWeightHook',
+                 schedules=dict(toy=dict(type='step', milestones=[1],
+                                         gamma=0.5))),
+            dict(type='mmkd.StopDistillHook', stop_iter=2)
+        ]
+        runner, recorder = self._runner(
+            self._cfg(dict(type=f'mmkd.{SELF_NET}'), 3, hooks))
+        runner.train()
+        self.assertEqual(runner.model.scales_seen, [1.0, 0.5, 0.5])
+        self.assertEqual(['loss_toy' in o for o in recorder.outputs],
+                         [True, True, False])
+        self.assertFalse(runner.model.distill_enabled)
+        scales = runner.message_hub.get_scalar('train/distill.scale_toy')
+        self.assertEqual(list(scales.data[0]), [1.0, 0.5, 0.5])
+
+    def test_distill_hook_mode(self):
+        """With a DistillHook the hooks control the hook's Distiller."""
+        distill = dict(
+            type='mmkd.DistillHook',
+            teacher=dict(type=f'mmkd.{NET}'),
+            teacher_ckpt=self.teacher_ckpt,
+            taps=self.distill_model['taps'],
+            losses=self.distill_model['losses'])
+        hooks = [
+            distill,
+            dict(type='mmkd.DistillLossWeightHook',
+                 schedules=dict(mse_feat=dict(type='linear', end=2))),
+            dict(type='mmkd.StopDistillHook', stop_iter=2)
+        ]
+        runner, recorder = self._runner(
+            self._cfg(dict(type=f'mmkd.{NET}'), 3, hooks))
+        runner.train()
+        distill = [o.get('distill.loss_mse_feat') for o in recorder.outputs]
+        self.assertEqual(distill[0].item(), 0.0)  # factor 0 at iter 0
+        self.assertGreater(distill[1].item(), 0.0)
+        self.assertIsNone(distill[2])  # stopped at iter 2
+        self.assertFalse(get_distiller(runner).enabled)
+
+    def test_unknown_loss_of_a_model_of_its_own(self):
+        hook = dict(type='mmkd.DistillLossWeightHook',
+                    schedules=dict(toys=dict(type='linear', end=2)))
+        runner, _ = self._runner(
+            self._cfg(dict(type=f'mmkd.{SELF_NET}'), 1, [hook]))
+        with self.assertRaisesRegex(KeyError,
+                                    "loss 'toys'.*did you mean 'toy'"):
+            runner.train()
+
+    def test_model_without_the_protocol(self):
+        for hook in (dict(type='mmkd.StopDistillHook', stop_iter=1),
+                     dict(type='mmkd.DistillLossWeightHook',
+                          schedules=dict(toy=dict(type='linear', end=2)))):
+            runner, recorder = self._runner(
+                self._cfg(dict(type=f'mmkd.{NET}'), 1, [hook]))
+            with self.assertRaisesRegex(
+                    RuntimeError, r'model \(DistillHookToyNet\) exposes no '
+                    'distill_loss_scales / distill_enabled'):
+                runner.train()
+            self.assertEqual(recorder.outputs, [])
+
+
 class TestMeanTeacherHook(DistillHookTestCase):
 
     def test_copy_then_momentum_update(self):
@@ -427,6 +528,41 @@ class TestMeanTeacherHook(DistillHookTestCase):
         assert_state_equal(before['teacher'], ckpt['mean_teacher'])
         assert_state_equal(before['student'], student)
         self.assertTrue(before['synced'])
+
+    def test_checkpoint_of_a_registered_teacher(self):
+        """The optimizer entries of a formerly registered teacher go."""
+
+        class Model(nn.Module):
+
+            def __init__(self):
+                super().__init__()
+                self.student = nn.Linear(2, 2)
+                object.__setattr__(self, 'teacher', nn.Linear(2, 2))
+
+        model = Model()
+        state = {f'{side}.{name}': torch.zeros(1)
+                 for side in ('student', 'teacher')
+                 for name in ('weight', 'bias')}
+        ckpt = dict(
+            state_dict=state,
+            optimizer=dict(
+                state={0: 'w', 1: 'b', 2: 'tw'},
+                param_groups=[dict(lr=0.1, params=[0, 1, 2, 3])]))
+        drop_registered_teacher(ckpt, model)
+        self.assertEqual(ckpt['optimizer'],
+                         dict(state={0: 'w', 1: 'b'},
+                              param_groups=[dict(lr=0.1, params=[0, 1])]))
+        # one group per parameter (paramwise_cfg): teacher groups go
+        ckpt['optimizer']['param_groups'] = [
+            dict(params=[i]) for i in range(4)]
+        drop_registered_teacher(ckpt, model)
+        self.assertEqual(ckpt['optimizer']['param_groups'],
+                         [dict(params=[0]), dict(params=[1])])
+        ckpt['optimizer']['param_groups'] = [dict(params=[0, 1, 2])]
+        with self.assertRaisesRegex(
+                ValueError, 'optimizer of 3 parameters, but its state dict '
+                'has 4 parameters'):
+            drop_registered_teacher(ckpt, model)
 
     def test_arguments(self):
         with self.assertRaisesRegex(

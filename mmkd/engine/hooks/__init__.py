@@ -5,10 +5,10 @@ from .mean_teacher_hook import MeanTeacherHook
 from .random_states_hook import RandomStatesHook
 from .resume_check_hook import ResumeCheckHook
 from .stop_distill_hook import StopDistillHook
-from .utils import get_distiller
+from .utils import get_distill_controls, get_distiller
 
 __all__ = [
     'DistillHook', 'DistillLossWeightHook', 'MeanTeacherHook',
     'RandomStatesHook', 'ResumeCheckHook', 'StopDistillHook',
-    'get_distiller', 'schedule_factor'
+    'get_distill_controls', 'get_distiller', 'schedule_factor'
 ]

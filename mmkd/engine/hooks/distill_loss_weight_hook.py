@@ -6,7 +6,7 @@ from typing import Dict, Optional
 from mmengine.hooks import Hook
 
 from mmkd.registry import HOOKS
-from .utils import get_distiller
+from .utils import get_distill_controls
 
 _SCHEDULE_KEYS = {
     'linear': ('start_factor', 'begin', 'end'),
@@ -50,8 +50,12 @@ class DistillLossWeightHook(Hook):
     the same curve. Each factor is logged as ``distill.scale_<name>``.
 
     Note:
-        Loss names are the keys of ``DistillModel.losses`` (without the
-        ``loss_`` prefix), checked when training starts.
+        Loss names are the keys of the model's ``distill_loss_scales``
+        (see :class:`~mmkd.models.distillers.protocol.DistillControls`):
+        those of ``DistillModel.losses``, logged as ``distill.loss_<name>``,
+        or a method's own (``lpld`` of ``LPLDDetector``, logged as
+        ``loss_lpld``); checked when training starts. With a
+        ``DistillHook``, those of its losses.
 
     Args:
         schedules (dict): Loss name to a schedule: ``dict(type='linear',
@@ -105,21 +109,22 @@ class DistillLossWeightHook(Hook):
         self.by_epoch = by_epoch
 
     def before_train(self, runner) -> None:
-        scales = get_distiller(runner).loss_scales
+        scales = get_distill_controls(runner).distill_loss_scales
         for name in self.schedules:
             if name not in scales:
                 close = difflib.get_close_matches(name, list(scales), n=1)
                 hint = f'; did you mean {close[0]!r}?' if close else ''
+                have = (f'losses: {", ".join(scales)}'
+                        if scales else 'it has no distill loss')
                 raise KeyError(
                     f'DistillLossWeightHook schedules loss {name!r}, which '
-                    f'the model does not have{hint} (losses: '
-                    f'{", ".join(scales)})')
+                    f'the model does not have{hint} ({have})')
 
     def before_train_iter(self,
                           runner,
                           batch_idx: int,
                           data_batch: Optional[dict] = None) -> None:
-        scales = get_distiller(runner).loss_scales
+        scales = get_distill_controls(runner).distill_loss_scales
         progress = runner.epoch if self.by_epoch else runner.iter
         for name, schedule in self.schedules.items():
             factor = schedule_factor(schedule, progress)

@@ -2,10 +2,60 @@
 from typing import Optional
 
 import torch
+import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmkd.registry import HOOKS
+
+
+def drop_registered_teacher(checkpoint: dict, model: nn.Module) -> None:
+    """Fit a checkpoint written while ``model.teacher`` was a registered
+    submodule (LPLDDetector before it followed the engine's teacher rules)
+    to the model, whose teacher is not.
+
+    Its teacher weights (``teacher.*`` in ``state_dict``) are the model's
+    to load (see ``LPLDDetector``); the teacher's parameters, which never
+    had gradients, are dropped from the saved optimizer's parameter groups
+    (groups left empty go), so the student's optimizer state resumes.
+
+    Args:
+        checkpoint (dict): The loaded checkpoint, changed in place.
+        model (nn.Module): The (unwrapped) model being resumed.
+
+    Raises:
+        ValueError: When the saved optimizer does not hold one entry per
+            parameter of the state dict, so that its entries cannot be
+            named.
+    """
+    state = checkpoint.get('state_dict', {})
+    optim = checkpoint.get('optimizer')
+    if ('teacher' in model._modules or not isinstance(optim, dict)
+            or 'param_groups' not in optim
+            or not any(k.startswith('teacher.') for k in state)):
+        return
+    # parameters come in state_dict order, the optimizer's order
+    params = {n for n, _ in model.named_parameters()}
+    params.update('teacher.' + n for n, _ in model.teacher.named_parameters())
+    names = [k for k in state if k in params]
+    ids = [i for group in optim['param_groups'] for i in group['params']]
+    if len(ids) != len(names):
+        raise ValueError(
+            f'the checkpoint holds the teacher under `teacher.` and an '
+            f'optimizer of {len(ids)} parameters, but its state dict has '
+            f'{len(names)} parameters: cannot tell which optimizer entries '
+            'are the teacher\'s; resume with load_from and resume=False')
+    teacher_ids = {i for i, n in zip(ids, names) if n.startswith('teacher.')}
+    groups = []
+    for group in optim['param_groups']:
+        kept = [i for i in group['params'] if i not in teacher_ids]
+        if kept:
+            groups.append(dict(group, params=kept))
+    optim['param_groups'] = groups
+    optim['state'] = {
+        i: v
+        for i, v in optim.get('state', {}).items() if i not in teacher_ids
+    }
 
 
 @HOOKS.register_module()
@@ -15,13 +65,15 @@ class MeanTeacherHook(Hook):
     ``teacher = (1 - momentum) * teacher + momentum * student`` for every
     parameter and floating-point buffer, every ``interval`` iterations (or
     epochs). At the start of a fresh run the teacher is set to the student;
-    its weights are saved in checkpoints under ``mean_teacher`` and restored
-    on resume. The teacher stays outside the optimizer and DDP.
+    its weights are saved in checkpoints under ``mean_teacher`` (the one copy:
+    the teacher is no registered submodule) and restored whenever the Runner
+    loads a checkpoint (resume or ``load_from``). The teacher stays outside
+    the optimizer and DDP.
 
     Note:
         Use with :class:`DistillModel` (``teacher=None`` makes the teacher a
-        copy of the student) or any model with ``student`` and ``teacher``
-        of the same architecture.
+        copy of the student), ``LPLDDetector``, or any model with
+        ``student`` and ``teacher`` of the same architecture.
 
     Args:
         momentum (float, optional): Weight of the student in each update,
@@ -94,8 +146,10 @@ class MeanTeacherHook(Hook):
         checkpoint['mean_teacher'] = self._model(runner).teacher.state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = self._model(runner)
+        drop_registered_teacher(checkpoint, model)
         if 'mean_teacher' in checkpoint:
-            self._model(runner).teacher.load_state_dict(
+            model.teacher.load_state_dict(
                 checkpoint['mean_teacher'], strict=True)
             self._restored = True
 

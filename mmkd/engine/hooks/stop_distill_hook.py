@@ -4,7 +4,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 
 from mmkd.registry import HOOKS
-from .utils import get_distiller
+from .utils import get_distill_controls
 
 
 @HOOKS.register_module()
@@ -12,8 +12,11 @@ class StopDistillHook(Hook):
     """Switch distillation off from an iteration or epoch on.
 
     From then on the model trains the student alone: the teacher does not
-    run and no distill loss is computed. The switch depends on the current
-    iteration/epoch only, so resuming past it keeps it off.
+    run and no distill loss is computed (a model of its own decides what
+    that means through its ``distill_enabled``, see
+    :class:`~mmkd.models.distillers.protocol.DistillControls`; e.g.
+    ``LPLDDetector`` keeps its teacher for pseudo labels). The switch depends
+    on the current iteration/epoch only, so resuming past it keeps it off.
 
     Args:
         stop_iter (int, optional): First iteration without distillation.
@@ -44,4 +47,4 @@ class StopDistillHook(Hook):
             progress, stop = runner.iter, self.stop_iter
         else:
             progress, stop = runner.epoch, self.stop_epoch
-        get_distiller(runner).enabled = progress < stop
+        get_distill_controls(runner).distill_enabled = progress < stop

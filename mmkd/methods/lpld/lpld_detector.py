@@ -68,10 +68,26 @@ class LPLDDetector(BaseModel):
        ``1 - cos`` of the two RoI features (:func:`feature_weight`).
 
     The teacher is updated by ``mmkd.MeanTeacherHook`` (LPLD: ``keep_rate=
-    0.75, by_epoch=True``). Batches come from mmdet's ``MultiBranch``
-    with the branches ``'unsup_teacher'`` (weak) and ``'unsup_student'``
-    (strong, :class:`LPLDStrongAugment`) after a shared geometric pipeline.
-    The target set's own labels are never used for training.
+    0.75, by_epoch=True``). Like the engine's teachers it is not a
+    registered submodule (frozen, in eval mode, moved by ``.to()``, absent
+    from ``parameters()`` and ``state_dict()``); the hook saves it in
+    checkpoints once, under ``mean_teacher``, and restores it whenever the
+    Runner loads one (resume, ``load_from``, ``tools/test.py`` with the
+    training config, whose ``custom_hooks`` hold the hook). Checkpoints of
+    earlier versions, with the teacher under ``teacher.`` in the state
+    dict, still load.
+
+    Distillation controls (see
+    :class:`~mmkd.models.distillers.protocol.DistillControls`):
+    ``distill_loss_scales['lpld']`` multiplies ``loss_lpld``
+    (``mmkd.DistillLossWeightHook`` schedules it as ``lpld``);
+    ``distill_enabled = False`` (``mmkd.StopDistillHook``) trains on the HPL
+    alone from then on; the teacher still runs for the pseudo labels.
+
+    Batches come from mmdet's ``MultiBranch`` with the branches
+    ``'unsup_teacher'`` (weak) and ``'unsup_student'`` (strong,
+    :class:`LPLDStrongAugment`) after a shared geometric pipeline. The
+    target set's own labels are never used for training.
 
     Args:
         detector (dict): The mmdet two-stage detector config (or
@@ -100,6 +116,9 @@ class LPLDDetector(BaseModel):
             ``MultiBranchDataPreprocessor``; by default one wrapping the
             detector's own data preprocessor.
     """
+
+    #: the config key of the student (tools/export_student.py)
+    student_cfg_key = 'detector'
 
     def __init__(self,
                  detector: dict,
@@ -143,13 +162,22 @@ class LPLDDetector(BaseModel):
             # read the checkpoint again only to explain a class mismatch
             _check_source_classes(self.student, source_ckpt, error)
             raise
-        self.teacher = copy.deepcopy(self.student)
-        self.teacher.requires_grad_(False)
-        self.teacher.eval()
-        self.teacher.rpn_head.test_cfg.max_per_img = num_teacher_proposals
+        teacher = copy.deepcopy(self.student)
+        teacher.requires_grad_(False)
+        teacher.eval()
+        teacher.rpn_head.test_cfg.max_per_img = num_teacher_proposals
+        # not a registered submodule, as the engine keeps teachers: out of
+        # parameters(), state_dict(), the optimizer and DDP; MeanTeacherHook
+        # checkpoints it once, under `mean_teacher`
+        object.__setattr__(self, 'teacher', teacher)
+        self._register_load_state_dict_pre_hook(self._load_legacy_teacher)
         self.hpl_score_thr = hpl_score_thr
         self.allow_target_labels = allow_target_labels
         self.distill_lpl = distill_lpl
+        #: DistillControls: the multiplier of ``loss_lpld``, set by
+        #: DistillLossWeightHook (no term to scale without distill_lpl)
+        self.distill_loss_scales = {'lpld': 1.0} if distill_lpl else {}
+        self._distill_enabled = distill_lpl
         self.predict_on = predict_on
         self.mining = dict(iou_thr=0.4, fg_score_thr=0.9, bg_score_thr=0.99)
         self.mining.update(mining or {})
@@ -159,6 +187,43 @@ class LPLDDetector(BaseModel):
             self.student,
             dict(feats='neck' if self.student.with_neck else 'backbone'))
         self._feat_taps.enabled = False
+
+    @property
+    def distill_enabled(self) -> bool:
+        """Whether the step mines LPL and adds ``loss_lpld`` (the
+        DistillControls switch of :class:`StopDistillHook`); False trains on
+        the HPL alone, as ``distill_lpl=False`` does for the whole run."""
+        return self.distill_lpl and self._distill_enabled
+
+    @distill_enabled.setter
+    def distill_enabled(self, enabled: bool) -> None:
+        if enabled and not self.distill_lpl:
+            raise ValueError(
+                'LPLDDetector was built with distill_lpl=False (the HPL-only '
+                'baseline): there is no LPL distillation to switch on; '
+                'remove StopDistillHook or set distill_lpl=True')
+        self._distill_enabled = bool(enabled)
+
+    def _load_legacy_teacher(self, state_dict: dict, prefix: str,
+                             *args) -> None:
+        """Load ``teacher.*`` keys of checkpoints written while the teacher
+        was a registered submodule into the teacher (strictly)."""
+        legacy = prefix + 'teacher.'
+        keys = [k for k in state_dict if k.startswith(legacy)]
+        if keys:
+            self.teacher.load_state_dict(
+                {k[len(legacy):]: state_dict.pop(k) for k in keys},
+                strict=True)
+
+    # the teacher is outside the module tree: move it with the model
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def _set_device(self, device: torch.device) -> None:
+        super()._set_device(device)
+        self.teacher._set_device(device)
 
     def init_weights(self) -> None:
         """Nothing to initialise: student and teacher are the source
@@ -206,6 +271,15 @@ class LPLDDetector(BaseModel):
             cls_score=roi_out['cls_score'],
             bbox_pred=roi_out['bbox_pred'],
             roi_feats=roi_out['bbox_feats'])
+
+    def teacher_forward(self, multi_inputs: Dict[str, Tensor],
+                        multi_data_samples: Dict[str, list]) -> dict:
+        """The teacher's part of a step, :meth:`teacher_outputs` on the
+        weak view of a preprocessed batch (what
+        ``tools/analysis_tools/distill_profile.py`` times as teacher
+        inference)."""
+        return self.teacher_outputs(multi_inputs[TEACHER_VIEW],
+                                    multi_data_samples[TEACHER_VIEW])
 
     def pseudo_labelled(self, data_samples: list,
                         detections: List[InstanceData]) -> list:
@@ -257,12 +331,12 @@ class LPLDDetector(BaseModel):
                 '(and filter_empty_gt from its filter_cfg), or set '
                 'allow_target_labels=True (they are replaced by pseudo '
                 'labels either way)')
-        teacher = self.teacher_outputs(multi_inputs[TEACHER_VIEW],
-                                       multi_data_samples[TEACHER_VIEW])
+        teacher = self.teacher_forward(multi_inputs, multi_data_samples)
         hpl_samples = self.pseudo_labelled(
             multi_data_samples[STUDENT_VIEW], teacher['detections'])
+        distill = self.distill_enabled
         # the student's features are kept only for the LPL RoI forward
-        self._feat_taps.enabled = self.distill_lpl
+        self._feat_taps.enabled = distill
         try:
             losses = self.student.loss(multi_inputs[STUDENT_VIEW],
                                        hpl_samples)
@@ -270,7 +344,7 @@ class LPLDDetector(BaseModel):
             self._feat_taps.enabled = False
         losses['num_hpl'] = teacher['rois'].new_tensor(
             float(sum(len(s.gt_instances) for s in hpl_samples)))
-        if not self.distill_lpl:
+        if not distill:
             return losses
         student_feats = self._feat_taps.pop()['feats']
         keep = self.mine(teacher, hpl_samples)
@@ -278,8 +352,8 @@ class LPLDDetector(BaseModel):
         student_roi = self.student.roi_head._bbox_forward(student_feats, rois)
         weight = feature_weight(student_roi['bbox_feats'],
                                 teacher['roi_feats'][keep])
-        losses['loss_lpld'] = self.loss_lpld(student_roi['cls_score'],
-                                             teacher['cls_score'][keep],
-                                             weight)
+        losses['loss_lpld'] = self.distill_loss_scales['lpld'] * \
+            self.loss_lpld(student_roi['cls_score'],
+                           teacher['cls_score'][keep], weight)
         losses['num_lpl'] = teacher['rois'].new_tensor(float(keep.sum()))
         return losses
