@@ -11,8 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (torch.load allow-list, registries)
-from mmkd.models.distillers.teacher_cache import (check_cache_pipeline,
-                                                  check_cacheable_pipeline)
+from mmkd.models.distillers.teacher_source import check_teacher_cache
 from mmkd.utils import resolve_resume_checkpoint, setup_cpu_distributed
 
 # added to every run: exact resume (random states) and a clear error when
@@ -112,11 +111,9 @@ def main():
     add_default_hooks(cfg)
 
     if cfg.model.get('teacher_cache'):
-        # the cache holds the teacher's outputs for un-augmented samples
-        check_cacheable_pipeline(cfg.train_dataloader.dataset.pipeline)
-        # ... of this pipeline: refused before the model is built
-        check_cache_pipeline(cfg.model.teacher_cache,
-                             cfg.train_dataloader.dataset.pipeline)
+        # the cache holds the teacher's outputs for this pipeline's samples
+        check_teacher_cache(cfg.model.teacher_cache,
+                            cfg.train_dataloader.dataset.pipeline)
     setup_cpu_distributed(cfg, args.launcher)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -323,17 +323,18 @@ def profile_breakdown(model, optim_wrapper, data_iter: Iterator, num: int,
         raw, data = next_batch(model, data_iter, rec)
         batches.append(raw)
         inputs, data_samples = data['inputs'], data['data_samples']
+        distiller = model.distiller
         with rec.phase('teacher_forward'):
-            teacher_feats = model.teacher_forward(
+            teacher_feats = distiller.teacher_forward(
                 _teacher_inputs(data), data_samples)
         with rec.phase('student_forward'), \
                 optim_wrapper.optim_context(model):
-            losses, student_feats = model.student_forward(
-                inputs, data_samples)
+            losses, student_feats = distiller.capture_student(
+                lambda: model.student(inputs, data_samples, mode='loss'))
         with rec.phase('distill_loss'):
             losses.update(
-                model.compute_distill_losses(student_feats, teacher_feats,
-                                             data_samples))
+                distiller.compute_distill_losses(student_feats,
+                                                 teacher_feats, data_samples))
             loss, _ = model.parse_losses(losses)
         with rec.phase('backward'):
             optim_wrapper.backward(optim_wrapper.scale_loss(loss))
@@ -450,8 +451,13 @@ def _describe(model, wrapped, optim_wrapper):
     def train(data):
         wrapped.train_step(data, optim_wrapper)
 
+    # DistillModel's teacher runs in its distiller; a model of its own
+    # may expose teacher_forward
+    teacher_forward = model.distiller.teacher_forward if isinstance(
+        model, DistillModel) else getattr(model, 'teacher_forward', None)
+
     def teacher(data):
-        model.teacher_forward(_teacher_inputs(data), data['data_samples'])
+        teacher_forward(_teacher_inputs(data), data['data_samples'])
 
     def preprocess(raw):
         return model.data_preprocessor(raw, True)
@@ -484,7 +490,7 @@ def _describe(model, wrapped, optim_wrapper):
                 'distillation; it may run its teacher, e.g. for pseudo '
                 'labels)')
     phases = OrderedDict(OWN_MODEL_PHASES)
-    if callable(getattr(model, 'teacher_forward', None)):
+    if callable(teacher_forward):
         variants['teacher_inference'] = Variant(teacher, preprocess,
                                                 trains=False)
         compared += ', (c) its teacher_forward, shown, not in the ratio'

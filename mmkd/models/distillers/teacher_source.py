@@ -8,8 +8,8 @@ import torch.nn as nn
 
 from mmkd.registry import MODELS
 from .teacher import load_teacher_checkpoint, resolve_model_cfg
-from .teacher_cache import (TeacherCache, check_cacheable_pipeline,
-                            teacher_fingerprint)
+from .teacher_cache import (TeacherCache, check_cache_pipeline,
+                            check_cacheable_pipeline, teacher_fingerprint)
 
 #: the key of a batch's packed teacher view (``mmkd.PackTeacherView``)
 TEACHER_INPUTS = 'teacher_inputs'
@@ -171,6 +171,14 @@ class TeacherSource:
         if self.cache is not None:
             return self.cache.lookup(data_samples, device)
         return distiller.teacher_forward(inputs, data_samples)
+
+
+def check_teacher_cache(cache_dir: str, pipeline: List[dict]) -> None:
+    """Before any model is built: refuse a training ``pipeline`` a teacher
+    cache cannot key (random crops, photometric changes) or that differs
+    from the one ``cache_dir`` was built with (``tools/train.py``)."""
+    check_cacheable_pipeline(pipeline)
+    check_cache_pipeline(cache_dir, pipeline)
 
 
 def strip_teacher_view(data: dict) -> dict:
