@@ -19,7 +19,9 @@ import importlib
 import os
 import os.path as osp
 import re
+import site
 import sys
+import sysconfig
 from importlib import metadata
 from typing import Dict, List, Optional
 
@@ -76,12 +78,23 @@ def lock_python(path: str = LOCK) -> Optional[str]:
     return None
 
 
+def _install_paths() -> List[str]:
+    """Where this interpreter installs distributions. Not ``sys.path``:
+    importing ``pkg_resources`` appends setuptools' ``_vendor`` folder to
+    it, whose bundled dist-infos (jaraco.*, more-itertools) are no
+    installed distributions."""
+    paths = {sysconfig.get_paths()[k] for k in ('purelib', 'platlib')}
+    if site.ENABLE_USER_SITE:
+        paths.add(site.getusersitepackages())
+    return [p for p in sys.path if p in paths] + sorted(
+        p for p in paths if p not in sys.path)
+
+
 def installed() -> Dict[str, str]:
     """Canonical name to version of every distribution of this
-    interpreter (the first one found on ``sys.path`` wins, as for
-    imports)."""
+    interpreter (the first one found wins, as for imports)."""
     found = {}
-    for dist in metadata.distributions():
+    for dist in metadata.distributions(path=_install_paths()):
         name = dist.metadata['Name']
         if name:
             found.setdefault(canonical(name), dist.version)
@@ -175,7 +188,7 @@ def write_lock(path: str = LOCK) -> None:
     have = installed()
     names = {
         canonical(d.metadata['Name']): d.metadata['Name']
-        for d in metadata.distributions()
+        for d in metadata.distributions(path=_install_paths())
     }
     lines = [
         '# The environment the test suite passed on: every distribution with',

@@ -68,6 +68,15 @@ def test_drift_is_named():
         'extra-pkg 0.1 is installed but not in the lock']
 
 
+def test_vendored_dist_infos_are_not_installed_distributions():
+    # importing pkg_resources puts setuptools' _vendor folder on sys.path;
+    # its bundled jaraco.* metadata is no installed distribution
+    import pkg_resources  # noqa: F401
+    assert any(p.endswith('_vendor') for p in sys.path)
+    assert 'jaraco-functools' not in check_env.installed()
+    assert check_env.installed()['torch'].startswith('2.13.0')
+
+
 def test_lock_lines_are_checked(tmp_path):
     bad = tmp_path / 'constraints.txt'
     bad.write_text('# python 3.11\nnumpy>=2\n')
@@ -139,8 +148,10 @@ def test_tensorboard_backend_writes_events(tmp_path):
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=dict(by_epoch=False, max_iters=2),
         default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
+        # a name of its own: visualizers are global instances by name
         visualizer=dict(
             type='Visualizer',
+            name='tensorboard_events_test',
             vis_backends=[dict(type='TensorboardVisBackend')]),
         log_level='WARNING',
         default_scope='mmengine')
