@@ -597,3 +597,50 @@ class TestMeanTeacherHook(DistillHookTestCase):
                                     'needs a model with `student`'):
             runner.train()
 
+
+
+class DistillHookViewDataset(DistillHookToyDataset):
+    """Each sample with a second view for the teacher: its negative."""
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        return dict(item, teacher_inputs=-item['inputs'])
+
+
+class TestDistillHookTeacherView(DistillHookTestCase):
+
+    def test_teacher_reads_the_view_and_the_model_never_does(self):
+        DATASETS.register_module(
+            name='DistillHookViewDataset', module=DistillHookViewDataset,
+            force=True)
+        hook = dict(
+            type='mmkd.DistillHook',
+            teacher=dict(type=f'mmkd.{NET}'),
+            teacher_ckpt=self.teacher_ckpt,
+            taps=dict(student=dict(feat='backbone'),
+                      teacher=dict(feat='backbone')),
+            losses=dict(mse_feat=dict(type='MSEFeatureLoss', student='feat',
+                                      teacher='feat')),
+            teacher_view=True)
+        cfg = self._cfg(dict(type=f'mmkd.{NET}'), 2, [hook])
+        cfg.train_dataloader.dataset = dict(type='mmkd.DistillHookViewDataset')
+        runner = self.build_runner(cfg)
+        seen = dict(teacher=[], student=[])
+
+        class Watch(Hook):
+            priority = 'LOWEST'
+
+            def before_train(self, runner):
+                distiller = next(h for h in runner.hooks
+                                 if type(h).__name__ == 'DistillHook').distiller
+                for side in seen:
+                    getattr(distiller, side).backbone.register_forward_hook(
+                        lambda m, args, out, side=side: seen[side].append(
+                            args[0]))
+
+        runner.register_hook(Watch())
+        runner.train()
+        data = DistillHookToyDataset.data
+        torch.testing.assert_close(seen['teacher'][0], -data[:2])
+        torch.testing.assert_close(seen['student'][0], data[:2])
+        DATASETS.module_dict.pop('DistillHookViewDataset')
