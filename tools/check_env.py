@@ -11,8 +11,8 @@ suite (``tests/test_utils/test_environment.py``).
     python tools/check_env.py            # report
     python tools/check_env.py --strict   # distributions outside the lock
                                          # count as problems too
-    python tools/check_env.py --write-lock  # refresh the lock from this
-                                            # environment (tools/update_lock.sh)
+    python tools/check_env.py --write-lock  # the lock from this environment
+                                            # (tools/update_lock.sh)
 """
 import argparse
 import importlib

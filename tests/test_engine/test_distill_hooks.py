@@ -623,7 +623,8 @@ class TestDistillHookTeacherView(DistillHookTestCase):
                                       teacher='feat')),
             teacher_view=True)
         cfg = self._cfg(dict(type=f'mmkd.{NET}'), 2, [hook])
-        cfg.train_dataloader.dataset = dict(type='mmkd.DistillHookViewDataset')
+        cfg.train_dataloader.dataset = dict(
+            type='mmkd.DistillHookViewDataset')
         runner = self.build_runner(cfg)
         seen = dict(teacher=[], student=[])
 

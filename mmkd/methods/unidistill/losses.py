@@ -119,8 +119,8 @@ class BEVDistillLoss(BaseDistillLoss):
                 raise ValueError(
                     f'distill loss {name!r}: the teacher and the student BEV '
                     f'grids differ (student {format_grid(s_grid)}, teacher '
-                    f'{format_grid(t_grid)}); give both models one grid, or set '
-                    'resample_teacher=True to read the teacher on its own '
+                    f'{format_grid(t_grid)}); give both models one grid, or '
+                    'set resample_teacher=True to read the teacher on its own '
                     'grid')
             if self.teacher_point_cloud_range is None:
                 tx0, ty0, tx1, ty1 = t_grid['point_cloud_range']
@@ -308,7 +308,8 @@ class BEVResponseLoss(BEVDistillLoss):
                 f'{t_reg.shape[1]}')
         t_hm, t_reg = t_hm.detach(), t_reg.detach()
         if t_hm.shape[-2:] != s_hm.shape[-2:] or not values_close(
-                range_xy(self.teacher_range), range_xy(self.point_cloud_range)):
+                range_xy(self.teacher_range),
+                range_xy(self.point_cloud_range)):
             if not self.resample_teacher:
                 raise ValueError(
                     f'BEVResponseLoss: student heatmaps are '

@@ -1,6 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-"""Where a distillation's teacher outputs come from: one place for DistillModel,
-DistillHook, ``tools/cache_teacher.py`` and the profiler."""
+"""Where a distillation's teacher outputs come from: one place for
+DistillModel, DistillHook, ``tools/cache_teacher.py`` and the profiler."""
 import copy
 from typing import Any, Dict, List, Optional
 

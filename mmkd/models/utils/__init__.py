@@ -11,8 +11,8 @@ from .gt_masks import (BEVBoxFootprintMask, BEVGaussianCenterMask,
 
 __all__ = [
     'BEVBoxFootprintMask', 'BEVGaussianCenterMask', 'ImageBoxMask',
-    'SegClassMask', 'rotated_box_footprint', 'bev_grid', 'box_keypoints', 'format_grid', 'gaussian_box_mask',
-    'gaussian_radius', 'gt_boxes', 'in_range', 'num_classes', 'out_channels',
-    'range_xy', 'resample_bev', 'same_grid', 'sample_keypoints',
-    'values_close'
+    'SegClassMask', 'bev_grid', 'box_keypoints', 'format_grid',
+    'gaussian_box_mask', 'gaussian_radius', 'gt_boxes', 'in_range',
+    'num_classes', 'out_channels', 'range_xy', 'resample_bev',
+    'rotated_box_footprint', 'same_grid', 'sample_keypoints', 'values_close'
 ]
