@@ -4,7 +4,6 @@ from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.dist import all_reduce
 from torch import Tensor
 

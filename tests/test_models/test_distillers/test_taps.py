@@ -81,7 +81,7 @@ def test_method_tap_and_its_removal():
 
 def test_bad_index_names_tap_index_and_shapes():
     mit = tiny_mit()
-    taps = FeatureTaps(mit, dict(tokens=dict(path='layers.0.0', index=2)))
+    FeatureTaps(mit, dict(tokens=dict(path='layers.0.0', index=2)))
     with pytest.raises(IndexError, match=r"student tap 'tokens' \(layers.0.0"
                        r"\): index \[2\] does not fit .* out of \(\(1, 64, "
                        r"8\), \(8, 8\)\)"):

@@ -10,8 +10,8 @@ from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData, PixelData
 from mmseg.structures import SegDataSample
 
-from mmkd.models.utils import (BEVBoxFootprintMask, BEVGaussianCenterMask,
-                               ImageBoxMask, SegClassMask, gaussian_box_mask,
+from mmkd.models.utils import (BEVBoxFootprintMask, ImageBoxMask,
+                               SegClassMask, gaussian_box_mask,
                                rotated_box_footprint)
 from mmkd.registry import TASK_UTILS
 
