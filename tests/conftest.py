@@ -3,7 +3,7 @@ import os.path as osp
 import sys
 
 import pytest
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope, init_default_scope
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'helpers'))
 
@@ -11,7 +11,14 @@ sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'helpers'))
 @pytest.fixture(autouse=True)
 def mmkd_default_scope():
     """Start every test in the mmkd scope, whatever an earlier test set
-    (MMEngine's default scope is process-global)."""
+    (MMEngine's default scope is process-global).
+
+    Earlier scopes are dropped too: a Runner asks for the scope named after
+    its experiment (config name + a timestamp in seconds), and when a test
+    of the same second left one of that name, MMEngine hands it back
+    without making it the current scope, so the model is built in whatever
+    scope came last."""
+    DefaultScope._instance_dict.clear()
     init_default_scope('mmkd')
 
 

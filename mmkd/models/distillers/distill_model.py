@@ -165,8 +165,12 @@ class DistillModel(BaseModel):
 
     @property
     def teacher_cache(self) -> Optional[TeacherCache]:
-        """The opened teacher cache, or None."""
+        """The opened teacher cache, or None (the teacher then runs)."""
         return self.teacher_source.cache
+
+    @teacher_cache.setter
+    def teacher_cache(self, cache: Optional[TeacherCache]) -> None:
+        self.teacher_source.cache = cache
 
     # the engine's state, kept in the distiller
     @property
