@@ -1,6 +1,7 @@
 # BPKD (Liu et al., WACV 2024) on mmseg decode-head logits: the edge loss
 # (lambda_E = 50, alpha = 2, tau = 1) and the body loss (CWD, lambda_B = 20,
-# tau = 1) on a boundary band of kernel k = 5 (docs/methods/bpkd.md).
+# tau = 1) on a boundary band of kernel k = 5, with the losses' defaults
+# (the public re-implementations' formula, docs/methods/bpkd.md).
 # Method configs use these as taps={{_base_.bpkd_taps}},
 # losses={{_base_.bpkd_losses}}.
 bpkd_taps = dict(

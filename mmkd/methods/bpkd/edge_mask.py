@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-EDGE_ORDERS = ('detect_then_onehot', 'onehot_then_detect')
+EDGE_ORDERS = ('onehot_then_detect', 'detect_then_onehot')
+IGNORE_MODES = ('outside', 'inside')
 
 
 def _box_count(x: Tensor, kernel_size: int) -> Tensor:
@@ -56,39 +57,15 @@ def labels_to_onehot(labels: Tensor, num_classes: int,
     return (onehot & (labels != ignore_index)[:, None]).float()
 
 
-def boundary_edge_mask(labels: Tensor,
-                       num_classes: int,
-                       out_size: Tuple[int, int],
-                       kernel_size: int = 5,
-                       ignore_index: int = 255,
-                       order: str = 'detect_then_onehot') -> Tensor:
-    """Soft per-class boundary mask ``M_E`` at logit resolution.
-
-    ``order='detect_then_onehot'`` (the figure's order): edge pixels of the
-    label map (a valid 3x3 neighbour with another label) -> one-hot of their
-    labels -> dilation minus erosion with a ``kernel_size`` square. With
-    ``'onehot_then_detect'``: one-hot -> dilation minus erosion (the
-    morphological gradient of each class region). Pixels labelled
-    ``ignore_index`` are never edges and do not erode their neighbours, so
-    borders with ignored regions (and the padding) are not boundaries. The
-    full-resolution band is average-pooled by the label/logit size ratio,
-    which gives values in [0, 1].
-
-    Args:
-        labels (Tensor): Ground-truth label maps of shape (N, H, W).
-        num_classes (int): C; labels other than ``ignore_index`` must be
-            smaller.
-        out_size (tuple[int, int]): Logit size (h, w); ``H`` and ``W`` must
-            be integer multiples of it.
-        kernel_size (int): Odd dilation/erosion kernel. Defaults to 5.
-        ignore_index (int): Defaults to 255.
-        order (str): One of :data:`EDGE_ORDERS`.
-
-    Returns:
-        Tensor: Float mask of shape (N, C, h, w) with values in [0, 1].
-    """
+def _check_labels(labels: Tensor, num_classes: int, out_size: Tuple[int,
+                                                                    int],
+                  kernel_size: int, ignore_index: int, order: str,
+                  ignore_mode: str) -> None:
     if order not in EDGE_ORDERS:
         raise ValueError(f'order must be one of {EDGE_ORDERS}, got {order!r}')
+    if ignore_mode not in IGNORE_MODES:
+        raise ValueError(f'ignore_mode must be one of {IGNORE_MODES}, got '
+                         f'{ignore_mode!r}')
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f'kernel_size must be odd and >= 1, got '
                          f'{kernel_size}')
@@ -109,19 +86,98 @@ def boundary_edge_mask(labels: Tensor,
             f'label maps of size {height}x{width} are not an integer '
             f'multiple of the logits\' size {h}x{w}; BPKD pools the '
             'boundary band by the label/logit size ratio')
+
+
+def boundary_masks(labels: Tensor,
+                   num_classes: int,
+                   out_size: Tuple[int, int],
+                   kernel_size: int = 5,
+                   ignore_index: int = 255,
+                   order: str = 'onehot_then_detect',
+                   ignore_mode: str = 'outside') -> Tuple[Tensor, Tensor]:
+    """BPKD's edge mask ``M_E`` and body mask ``M_B`` at logit resolution.
+
+    The full-resolution boundary band of each class is built from the label
+    map (see ``order``), then average-pooled by the label/logit size ratio
+    to ``P`` (values in [0, 1]).
+
+    ``order='onehot_then_detect'`` (the public re-implementations): one-hot
+    of the labels -> dilation minus erosion with a ``kernel_size`` square
+    (the morphological gradient of each class region, ``k - 1`` pixels
+    wide across the contour). ``'detect_then_onehot'``: edge pixels of the
+    label map (a 3x3 neighbour with another label) -> one-hot of their
+    labels -> dilation minus erosion (a band of ``k`` pixels centred on
+    each class's own edge pixels). The image border never erodes.
+
+    ``ignore_mode='outside'`` (the references): ignored pixels (the label
+    padding included) belong to no class, so a class erodes into them and
+    has a band along them; with ``v`` the fraction of valid label pixels of
+    each logit cell, ``M_E = P * v`` and ``M_B = (1 - P) * v``.
+    ``'inside'`` (mmkd's alternative): ignored pixels are never edges and
+    do not erode their neighbours (no band along an ignored region or the
+    padding), the band is zeroed on them, ``M_E = P`` and
+    ``M_B = 1 - P``.
+
+    Args:
+        labels (Tensor): Ground-truth label maps of shape (N, H, W).
+        num_classes (int): C; labels other than ``ignore_index`` must be
+            smaller.
+        out_size (tuple[int, int]): Logit size (h, w); ``H`` and ``W`` must
+            be integer multiples of it.
+        kernel_size (int): Odd dilation/erosion kernel. Defaults to 5.
+        ignore_index (int): Defaults to 255.
+        order (str): One of :data:`EDGE_ORDERS`. Defaults to
+            ``'onehot_then_detect'``.
+        ignore_mode (str): One of :data:`IGNORE_MODES`. Defaults to
+            ``'outside'``.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``M_E`` and ``M_B``, float (N, C, h, w).
+    """
+    _check_labels(labels, num_classes, out_size, kernel_size, ignore_index,
+                  order, ignore_mode)
+    valid = labels != ignore_index
+    height, width = labels.shape[-2:]
+    h, w = out_size
+    pool = (height // h, width // w)
+    inside = labels_to_onehot(labels, num_classes, ignore_index)
+    if ignore_mode == 'outside':
+        # ignored pixels act as one more class that is never distilled
+        full = labels.masked_fill(~valid, num_classes)
+        if order == 'onehot_then_detect':
+            band = _binary_dilate(inside, kernel_size) - _binary_erode(
+                inside, kernel_size)
+        else:
+            on_edge = inside * label_edges(full, ignore_index=-1)[:, None]
+            band = _binary_dilate(on_edge, kernel_size) - _binary_erode(
+                on_edge, kernel_size)
+        pooled = F.avg_pool2d(band.clamp(0, 1), pool)
+        fraction = F.avg_pool2d(valid[:, None].float(), pool)
+        return pooled * fraction, (1 - pooled) * fraction
     if order == 'onehot_then_detect':
-        inside = labels_to_onehot(labels, num_classes, ignore_index)
         unknown = (~valid)[:, None].float()
         band = _binary_dilate(inside, kernel_size) - _binary_erode(
             torch.maximum(inside, unknown), kernel_size)
     else:
-        edges = label_edges(labels, ignore_index)
-        onehot = labels_to_onehot(labels, num_classes, ignore_index)
-        on_edge = onehot * edges[:, None]
+        on_edge = inside * label_edges(labels, ignore_index)[:, None]
         band = _binary_dilate(on_edge, kernel_size) - _binary_erode(
             on_edge, kernel_size)
     band = band.clamp(0, 1) * valid[:, None]
-    return F.avg_pool2d(band, (height // h, width // w))
+    pooled = F.avg_pool2d(band, pool)
+    return pooled, 1 - pooled
+
+
+def boundary_edge_mask(labels: Tensor,
+                       num_classes: int,
+                       out_size: Tuple[int, int],
+                       kernel_size: int = 5,
+                       ignore_index: int = 255,
+                       order: str = 'onehot_then_detect',
+                       ignore_mode: str = 'outside') -> Tensor:
+    """The soft per-class boundary mask ``M_E`` of :func:`boundary_masks`
+    (same arguments), a float (N, C, h, w) tensor in [0, 1]."""
+    return boundary_masks(labels, num_classes, out_size, kernel_size,
+                          ignore_index, order, ignore_mode)[0]
 
 
 def stack_gt_labels(data_samples: Sequence) -> Tensor:
@@ -147,12 +203,13 @@ _last_mask: dict = {}
 
 def batch_edge_mask(data_samples: Sequence, num_classes: int,
                     out_size: Tuple[int, int], kernel_size: int,
-                    ignore_index: int, order: str, device) -> Tensor:
-    """:func:`boundary_edge_mask` of a batch's ``gt_sem_seg``, computed once
+                    ignore_index: int, order: str, ignore_mode: str,
+                    device) -> Tuple[Tensor, Tensor]:
+    """:func:`boundary_masks` of a batch's ``gt_sem_seg``, computed once
     per batch and settings (the last result is reused while the batch's
     label tensors are alive and unchanged objects)."""
     key = (num_classes, tuple(out_size), kernel_size, ignore_index, order,
-           str(device))
+           ignore_mode, str(device))
     labels_in = [getattr(s, 'gt_sem_seg', None) for s in data_samples]
     refs = _last_mask.get('refs')
     if (_last_mask.get('key') == key and refs is not None
@@ -161,8 +218,8 @@ def batch_edge_mask(data_samples: Sequence, num_classes: int,
                     for r, l in zip(refs, labels_in))):
         return _last_mask['mask']
     labels = stack_gt_labels(data_samples).to(device)
-    mask = boundary_edge_mask(labels, num_classes, out_size, kernel_size,
-                              ignore_index, order)
+    mask = boundary_masks(labels, num_classes, out_size, kernel_size,
+                          ignore_index, order, ignore_mode)
     _last_mask.update(
         key=key,
         refs=[weakref.ref(s.gt_sem_seg.data) for s in data_samples],
