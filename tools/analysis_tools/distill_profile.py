@@ -315,11 +315,14 @@ def next_batch(model: nn.Module, data_iter: Iterator, rec: Recorder):
 
 
 def profile_breakdown(model, optim_wrapper, data_iter: Iterator, num: int,
-                      rec: Recorder) -> list:
+                      rec: Recorder, restore: Callable[[], None]) -> list:
     """Run ``num`` distill steps of a DistillModel phase by phase; return
     the raw batches."""
     batches = []
     for _ in range(num):
+        # every step starts from the same weights, as in the interleaved
+        # loops: timings of one model, which cannot drift or diverge
+        restore()
         raw, data = next_batch(model, data_iter, rec)
         batches.append(raw)
         inputs, data_samples = data['inputs'], data['data_samples']
@@ -543,7 +546,7 @@ def profile(cfg: Config, iters: int, warmup: int) -> dict:
     try:
         if isinstance(model, DistillModel):
             batches = profile_breakdown(model, optim_wrapper, data_iter,
-                                        num, rec)
+                                        num, rec, restore)
             assert not model.student_taps.enabled
         else:
             batches = collect_batches(model, data_iter, num, rec)
