@@ -118,17 +118,15 @@ class Distiller(nn.Module):
                              f'{teacher_dtype!r}')
         self.teacher_dtype = _DTYPES[teacher_dtype]
         if teacher_dtype == 'fp16' and get_device() == 'cpu':
-            # measured on a two-conv net: fp16 is 1.3-1.7x slower than
-            # fp32 on Xeons with AVX512-FP16 and ~70x with AVX2 kernels
-            # only; bf16 is 2-3x faster than fp32 with AMX, ~45x slower
-            # with AVX2 only
+            # tools/analysis_tools/cpu_dtype_speed.py, docs/benchmarks.md
             print_log(
                 "teacher_dtype='fp16' runs the teacher on the CPU, where "
-                'float16 is slower than float32 (1.3 to 1.7 times on CPUs '
-                'with AVX512-FP16, about 70 times without) and overflows '
+                'float16 is slower than float32 (1.2 times with AVX512-FP16, '
+                '56 times with AVX2 kernels only, measured by '
+                'tools/analysis_tools/cpu_dtype_speed.py) and overflows '
                 "above 65504. On CPU use teacher_dtype='bf16' if the CPU "
-                'has AVX512-BF16 or AMX (2 to 3 times faster than float32 '
-                'there), else teacher_dtype=None.',
+                'has AVX512-BF16 or AMX (faster than float32 there), else '
+                'teacher_dtype=None.',
                 logger='current',
                 level=logging.WARNING)
         if teacher is not None:
