@@ -143,6 +143,8 @@ class DistillHook(Hook):
     @property
     def cache_fingerprint(self) -> str:
         """Identifies the teacher's outputs for teacher caches."""
+        if self.teacher_source is not None:
+            return self.teacher_source.fingerprint
         return TeacherSource(
             self.teacher_cfg, self.teacher_ckpt,
             dict(self.taps).get('teacher', {}), self.teacher_dtype,

@@ -13,11 +13,7 @@ from .data_preprocessor import DistillDataPreprocessor
 from .distiller import Distiller, _suggest
 from .teacher import resolve_model_cfg
 from .teacher_cache import TeacherCache
-from .teacher_source import TeacherSource
-
-
-def _without_scope(cfg: dict) -> dict:
-    return {k: v for k, v in dict(cfg).items() if k != '_scope_'}
+from .teacher_source import TeacherSource, without_scope
 
 
 @MODELS.register_module()
@@ -27,8 +23,9 @@ class DistillModel(BaseModel):
     The student is any model of any OpenMMLab scope (mmdet, mmseg, mmdet3d).
     Taps capture student and teacher features by module path; an optional
     connector maps a student feature to the teacher's shape; each distill
-    loss reads one student and one teacher tap. ``predict`` and ``tensor``
-    modes are the student's own, so the student's evaluator tests it.
+    loss reads one or several student and teacher taps. ``predict`` and
+    ``tensor`` modes are the student's own, so the student's evaluator tests
+    it.
 
     The teacher is not a registered submodule: it is absent from
     ``state_dict()``, the optimizer, DDP and EMA copies, and checkpoints hold
@@ -124,7 +121,7 @@ class DistillModel(BaseModel):
             own = student_cfg.setdefault('data_preprocessor',
                                          data_preprocessor)
             # configs inherited through `mmseg::` bases carry `_scope_`
-            if _without_scope(own) != _without_scope(data_preprocessor):
+            if without_scope(own) != without_scope(data_preprocessor):
                 raise ValueError(
                     'DistillModel got a data_preprocessor that differs from '
                     "the student's; the student and the teacher use the "

@@ -15,7 +15,9 @@ from .teacher_cache import (TeacherCache, check_cache_pipeline,
 TEACHER_INPUTS = 'teacher_inputs'
 
 
-def _without_scope(cfg: Optional[dict]) -> Optional[dict]:
+def without_scope(cfg: Optional[dict]) -> Optional[dict]:
+    """A model part's config without ``_scope_`` (configs inherited through
+    ``mmseg::`` bases carry one), to compare two configs."""
     if cfg is None:
         return None
     return {k: v for k, v in dict(cfg).items() if k != '_scope_'}
@@ -88,8 +90,8 @@ class TeacherSource:
         #: whether the teacher preprocesses batches with its own
         #: preprocessor (else it reads the student's preprocessed inputs,
         #: or, with a view, the view through the student's preprocessor)
-        self.own_preprocessor = own_pp is not None and _without_scope(
-            own_pp) != _without_scope(student_preprocessor)
+        self.own_preprocessor = own_pp is not None and without_scope(
+            own_pp) != without_scope(student_preprocessor)
         self.cache: Optional[TeacherCache] = None
         self.model: Optional[nn.Module] = None
         if not build:
