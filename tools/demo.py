@@ -17,13 +17,15 @@ Example:
 """
 import argparse
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
-import time
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)),
+                            'analysis_tools'))
+# the subprocess runners of tools/train.py and tools/test.py, shared with
+# the benchmark harness (tools/analysis_tools/benchmark.py)
+from tool_runs import read_curve, test, train  # noqa: E402
+
 TEACHER = 'configs/digit_scenes/fcn_r18-w32_2k_digit-scenes-128x128.py'
 STUDENT = 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py'
 DISTILL = ('configs/bpkd/'
@@ -51,83 +53,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _run(cmd, log_file):
-    print('$ ' + ' '.join(cmd), flush=True)
-    start = time.time()
-    with open(log_file, 'w') as log:
-        proc = subprocess.run(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        with open(log_file) as log:
-            tail = log.read()[-3000:]
-        raise RuntimeError(f'command failed ({proc.returncode}), see '
-                           f'{log_file}:\n{tail}')
-    print(f'  done in {time.time() - start:.0f} s, log: {log_file}',
-          flush=True)
-
-
-def _final_checkpoint(config, options=()):
-    """The file name of a run's final checkpoint: ``iter_<max_iters>.pth``
-    or, for an epoch-based loop, ``epoch_<max_epochs>.pth``."""
-    from mmengine.config import Config
-    train_cfg = Config.fromfile(osp.join(ROOT, config)).train_cfg
-    by_epoch = 'max_epochs' in train_cfg
-    key = 'max_epochs' if by_epoch else 'max_iters'
-    last = train_cfg[key]
-    for option in options:
-        if option.startswith(f'train_cfg.{key}='):
-            last = int(option.split('=', 1)[1])
-    return f'{"epoch" if by_epoch else "iter"}_{last}.pth'
-
-
-def train(config, work_dir, seed, options):
-    """Train unless the final checkpoint exists; return its path."""
-    ckpt = osp.join(work_dir, _final_checkpoint(config, options))
-    if osp.isfile(ckpt):
-        print(f'reusing {ckpt}')
-        return ckpt
-    os.makedirs(work_dir, exist_ok=True)
-    _run([
-        sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-        '--cfg-options', f'randomness.seed={seed}', *options
-    ], osp.join(work_dir, 'train.log'))
-    return ckpt
-
-
-def test(config, ckpt, work_dir, options):
-    """Evaluate ``ckpt``; return the metrics dict."""
-    os.makedirs(work_dir, exist_ok=True)
-    out = osp.join(work_dir, 'test_metrics.json')
-    if osp.isfile(out) and osp.getmtime(out) > osp.getmtime(ckpt):
-        with open(out) as f:
-            return json.load(f)
-    cmd = [
-        sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
-        osp.join(work_dir, 'test'), '--dump-metrics', out
-    ]
-    if options:
-        cmd += ['--cfg-options', *options]
-    _run(cmd, osp.join(work_dir, 'test.log'))
-    with open(out) as f:
-        return json.load(f)
-
-
 def read_curves(work_dir):
-    """Training CE loss and val mIoU per iteration from mmengine's scalars."""
-    runs = sorted(d for d in os.listdir(work_dir)
-                  if osp.isfile(osp.join(work_dir, d, 'vis_data',
-                                         'scalars.json')))
-    loss, miou = {}, {}
-    for run in runs:
-        with open(osp.join(work_dir, run, 'vis_data', 'scalars.json')) as f:
-            for line in f:
-                rec = json.loads(line)
-                # the task loss, comparable with and without distillation
-                if 'decode.loss_ce' in rec:
-                    loss[rec['iter']] = rec['decode.loss_ce']
-                if 'mIoU' in rec:
-                    miou[rec['step']] = rec['mIoU']
-    return loss, miou
+    """Training CE loss and val mIoU per iteration from mmengine's scalars.
+
+    The CE loss is the task loss, comparable with and without distillation.
+    """
+    return (read_curve(work_dir, 'decode.loss_ce'),
+            read_curve(work_dir, 'mIoU'))
 
 
 def plot(curves, path):

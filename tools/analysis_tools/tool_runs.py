@@ -1,0 +1,123 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Run the user-facing ``tools/train.py`` / ``tools/test.py`` in a
+subprocess, reusing finished runs, and read mmengine's training curves.
+
+Shared by ``tools/demo.py`` and the benchmark harness
+(``tools/analysis_tools/benchmark.py``), so that both exercise exactly what
+a user runs.
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def run(cmd, log_file):
+    """Run ``cmd`` from the repository root, its output to ``log_file``.
+
+    Raises:
+        RuntimeError: If it fails, with the tail of its log.
+    """
+    print('$ ' + ' '.join(cmd), flush=True)
+    start = time.time()
+    with open(log_file, 'w') as log:
+        proc = subprocess.run(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        with open(log_file) as log:
+            tail = log.read()[-3000:]
+        raise RuntimeError(f'command failed ({proc.returncode}), see '
+                           f'{log_file}:\n{tail}')
+    print(f'  done in {time.time() - start:.0f} s, log: {log_file}',
+          flush=True)
+
+
+def final_checkpoint(config, options=()):
+    """The file name of a run's final checkpoint: ``iter_<max_iters>.pth``
+    or, for an epoch-based loop, ``epoch_<max_epochs>.pth``.
+
+    Args:
+        config (str): Config path, relative to the repository root or
+            absolute.
+        options (Sequence[str]): ``key=value`` overrides of the run; a
+            ``train_cfg.max_iters`` / ``max_epochs`` among them counts.
+    """
+    from mmengine.config import Config
+    train_cfg = Config.fromfile(osp.join(ROOT, config)).train_cfg
+    by_epoch = 'max_epochs' in train_cfg
+    key = 'max_epochs' if by_epoch else 'max_iters'
+    last = train_cfg[key]
+    for option in options:
+        if option.startswith(f'train_cfg.{key}='):
+            last = int(option.split('=', 1)[1])
+    return f'{"epoch" if by_epoch else "iter"}_{last}.pth'
+
+
+def train(config, work_dir, seed, options):
+    """Train unless the final checkpoint exists; return its path."""
+    ckpt = osp.join(work_dir, final_checkpoint(config, options))
+    if osp.isfile(ckpt):
+        print(f'reusing {ckpt}')
+        return ckpt
+    os.makedirs(work_dir, exist_ok=True)
+    run([
+        sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
+        '--cfg-options', f'randomness.seed={seed}', *options
+    ], osp.join(work_dir, 'train.log'))
+    return ckpt
+
+
+def test(config, ckpt, work_dir, options):
+    """Evaluate ``ckpt`` unless ``<work_dir>/test_metrics.json`` is newer
+    than it; return the metrics dict."""
+    os.makedirs(work_dir, exist_ok=True)
+    out = osp.join(work_dir, 'test_metrics.json')
+    if osp.isfile(out) and osp.getmtime(out) > osp.getmtime(ckpt):
+        with open(out) as f:
+            return json.load(f)
+    cmd = [
+        sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
+        osp.join(work_dir, 'test'), '--dump-metrics', out
+    ]
+    if options:
+        cmd += ['--cfg-options', *options]
+    run(cmd, osp.join(work_dir, 'test.log'))
+    with open(out) as f:
+        return json.load(f)
+
+
+def read_scalars(work_dir):
+    """The records of every ``<work_dir>/<timestamp>/vis_data/scalars.json``
+    (mmengine's LocalVisBackend), oldest run first."""
+    if not osp.isdir(work_dir):
+        return []
+    records = []
+    for run_dir in sorted(os.listdir(work_dir)):
+        path = osp.join(work_dir, run_dir, 'vis_data', 'scalars.json')
+        if osp.isfile(path):
+            with open(path) as f:
+                records += [json.loads(line) for line in f if line.strip()]
+    return records
+
+
+def read_curve(work_dir, key):
+    """``{iteration: value}`` of ``key`` in a training run's scalars.
+
+    A training record's ``step`` is its iteration. A validation record's
+    ``step`` is an epoch or an iteration depending on the loop and on
+    ``LoggerHook.log_metric_by_epoch``, so a metric is put at the iteration
+    of the last training record logged before it instead.
+    """
+    curve, last_iter = {}, 0
+    for rec in read_scalars(work_dir):
+        if 'lr' in rec or 'loss' in rec:  # a training record
+            last_iter = rec.get('step', last_iter)
+            if key in rec:
+                curve[rec['step']] = rec[key]
+        elif key in rec:
+            curve[last_iter] = rec[key]
+    return curve
