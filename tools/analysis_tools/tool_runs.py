@@ -108,9 +108,9 @@ def read_curve(work_dir, key):
     """``{iteration: value}`` of ``key`` in a training run's scalars.
 
     A training record's ``step`` is its iteration. A validation record's
-    ``step`` is an epoch or an iteration depending on the loop and on
-    ``LoggerHook.log_metric_by_epoch``, so a metric is put at the iteration
-    of the last training record logged before it instead.
+    ``step`` is its iteration, its epoch or 0, depending on the loop and on
+    ``LoggerHook.log_metric_by_epoch``, so a metric goes to the larger of
+    its step and the iteration of the last training record before it.
     """
     curve, last_iter = {}, 0
     for rec in read_scalars(work_dir):
@@ -119,5 +119,5 @@ def read_curve(work_dir, key):
             if key in rec:
                 curve[rec['step']] = rec[key]
         elif key in rec:
-            curve[last_iter] = rec[key]
+            curve[max(rec.get('step', 0), last_iter)] = rec[key]
     return curve

@@ -1,0 +1,469 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""tools/analysis_tools/benchmark.py with fake tools/train.py and
+tools/test.py runs: the numbers, the gate, the reports, reuse, and bad
+input refused before any training."""
+import json
+import os
+import os.path as osp
+import re
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+import benchmark  # noqa: E402
+import tool_runs  # noqa: E402
+
+STUDENT = 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes-128x128.py'
+
+
+class FakeTools:
+    """Stands in for ``tool_runs.run``: a train command writes its final
+    checkpoint and a scalars.json, a test command its metrics json, from
+    ``score(run, split)`` where run is ``'seed<S>/<row>'`` or ``'<row>'``.
+    """
+
+    def __init__(self, work_dir, score):
+        self.work_dir, self.score, self.calls = str(work_dir), score, []
+
+    def __call__(self, cmd, log_file):
+        options = (cmd[cmd.index('--cfg-options') + 1:]
+                   if '--cfg-options' in cmd else [])
+        work_dir = cmd[cmd.index('--work-dir') + 1]
+        if cmd[1] == 'tools/train.py':
+            run = osp.relpath(work_dir, self.work_dir)
+            seed = int(options[0].split('=')[1])
+            self.calls.append(('train', run, seed, options[1:]))
+            ckpt = osp.join(work_dir, 'iter_4.pth')
+            with open(ckpt, 'w') as f:
+                f.write('weights')
+            # older than any test of it, however coarse the clock
+            os.utime(ckpt, (1e9, 1e9))
+            vis = osp.join(work_dir, '20260101_000000', 'vis_data')
+            os.makedirs(vis)
+            final = self.score(run, 'val')
+            with open(osp.join(vis, 'scalars.json'), 'w') as f:
+                for step in (1, 2, 3, 4):
+                    f.write(json.dumps(dict(lr=0.1, loss=1 / step,
+                                            step=step)) + '\n')
+                    if step % 2 == 0:
+                        f.write(json.dumps(dict(
+                            mIoU=final * step / 4, step=0)) + '\n')
+        else:
+            out = cmd[cmd.index('--dump-metrics') + 1]
+            test_dir = osp.relpath(osp.dirname(out), self.work_dir)
+            run, split = test_dir, 'val'
+            if osp.basename(test_dir) in ('heldout', 'clean'):
+                run, split = osp.split(test_dir)
+            self.calls.append(('test', test_dir, options))
+            with open(out, 'w') as f:
+                json.dump(dict(mIoU=self.score(run, split), aAcc=90.0), f)
+
+    def trained(self):
+        return [c[1:3] for c in self.calls if c[0] == 'train']
+
+
+def write_config(tmp_path):
+    """A config whose final checkpoint is iter_4.pth, fast to parse."""
+    config = tmp_path / 'tiny.py'
+    config.write_text('train_cfg = dict(max_iters=4)\n')
+    return str(config)
+
+
+def write_spec(tmp_path, body, name='spec'):
+    path = tmp_path / f'{name}.py'
+    path.write_text('from benchmark import *  # noqa\n' +
+                    textwrap.dedent(body).format(config=write_config(tmp_path),
+                                                 tmp=tmp_path))
+    return str(path)
+
+
+# teacher once; student gated; kd and kd2 against the student
+SPEC = '''
+SPEC = BenchmarkSpec(
+    rows=[
+        Row('teacher', {config!r}, per_seed=False),
+        Row('student', {config!r}, gate=True),
+        Row('kd', {config!r}, teacher='teacher', baseline='student'),
+        Row('kd2', {config!r}, teacher='teacher', baseline='student'),
+    ],
+    seeds=[0, 1, 2],
+    tuning_seeds=[7],
+    metrics=[Metric('mIoU')],
+    splits=dict(val=Split(), heldout=Split(options=['held=1'])),
+    gate=Gate('mIoU', trivial=10.0, margin=5.0),
+    loss_key='loss')
+'''
+VAL = dict(teacher=[70], student=[20, 22, 24, 100], kd=[25, 21, 30, 200],
+           kd2=[30, 32, 34, 300])
+
+
+def score(run, split, heldout_student=(14, 17, 18)):
+    """VAL[row][seed index]; held out: 10 less, the student as given."""
+    *seed, row = run.split(os.sep)
+    index = [0, 1, 2, 7].index(int(seed[0][4:])) if seed else 0
+    if split == 'heldout':
+        if row == 'student' and index < 3:
+            return heldout_student[index]
+        return VAL[row][index] - 10
+    return VAL[row][index]
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    work_dir = tmp_path / 'work'
+    tools = FakeTools(work_dir, score)
+    monkeypatch.setattr(tool_runs, 'run', tools)
+    return tools, str(work_dir)
+
+
+def test_numbers_gate_reports_and_reuse(tmp_path, fake):
+    tools, work_dir = fake
+    spec = write_spec(tmp_path, SPEC)
+    result = benchmark.main([spec, '--work-dir', work_dir])
+    # the teacher once (seed fixed_seed=0), then every seed's rows
+    assert tools.trained() == [('teacher', 0)] + [
+        (osp.join(f'seed{s}', row), s) for s in (0, 1, 2, 7)
+        for row in ('student', 'kd', 'kd2')
+    ]
+    rows = result['rows']
+    student = rows['student']['results']['val']['mIoU']
+    # the tuning seed 7 is kept apart, not pooled
+    assert student['per_seed'] == {0: 20, 1: 22, 2: 24}
+    assert student['tuning'] == {7: 100}
+    assert student['mean'] == 22 and student['std'] == pytest.approx(2)
+    teacher = rows['teacher']['results']['val']['mIoU']
+    assert teacher['per_seed'] == {0: 70} and teacher['std'] is None
+    # kd - student per seed: 5, -1, 6; a tie, as |3.33| <= kd's std 4.51
+    delta = rows['kd']['results']['val']['mIoU']['delta']
+    assert delta['per_seed'] == {0: 5, 1: -1, 2: 6}
+    assert delta['mean'] == pytest.approx(10 / 3)
+    assert delta['std'] == pytest.approx(np.std([5, -1, 6], ddof=1))
+    assert (delta['up'], delta['down'], delta['n']) == (2, 1, 3)
+    assert delta['tie_tolerance'] == pytest.approx(
+        np.std([25, 21, 30], ddof=1))
+    assert delta['verdict'] == 'tie'
+    assert delta['tuning'] == {7: 100}
+    # kd2: +10 on every seed, more than both stds (2): up
+    delta2 = rows['kd2']['results']['val']['mIoU']['delta']
+    assert (delta2['mean'], delta2['up'], delta2['verdict']) == (10, 3, 'up')
+    # the gate: trivial 10 + margin 5; seed 0 of the held-out split fails
+    gate = result['gate']['student']
+    assert not gate['passed']
+    assert gate['failures'] == [
+        dict(seed=0, split='heldout', value=14, threshold=15.0)
+    ]
+    # ... so deltas against the student are not meaningful
+    assert not delta2['meaningful']
+    assert not rows['kd2']['results']['heldout']['mIoU']['delta'][
+        'meaningful']
+
+    with open(osp.join(work_dir, 'benchmark.json')) as f:
+        assert json.load(f)['rows']['kd']['results']['val']['mIoU'][
+            'per_seed'] == {'0': 25, '1': 21, '2': 30}
+    with open(osp.join(work_dir, 'benchmark.md')) as f:
+        md = f.read()
+    assert f'Command: `python tools/analysis_tools/benchmark.py {spec} ' in md
+    assert '| student | **FAILED** | 20.00 / 22.00 / 24.00 | 22.00 +- 2.00 |' \
+        in md
+    assert '| teacher (once, seed 0) | - | 70.00 | 70.00 |' in md
+    assert ('vs student: +3.33 +- 3.79 (2/3 up) **tie**, not meaningful '
+            '(baseline FAILED the gate)') in md
+    assert 'the larger of the two rows\' seed std' in md
+    assert '| student | 100.00 |' in md  # the tuning table
+    assert osp.getsize(osp.join(work_dir, 'curves.png')) > 10_000
+
+    # a second run trains and tests nothing again
+    calls = len(tools.calls)
+    benchmark.main([spec, '--work-dir', work_dir])
+    assert len(tools.calls) == calls
+
+
+def test_gate_passes_on_every_seed_and_split(tmp_path, monkeypatch):
+    tools = FakeTools(
+        tmp_path / 'work',
+        lambda run, split: score(run, split, heldout_student=(16, 16, 16)))
+    monkeypatch.setattr(tool_runs, 'run', tools)
+    result = benchmark.main([
+        write_spec(tmp_path, SPEC), '--work-dir',
+        str(tmp_path / 'work'), '--rows', 'kd'
+    ])
+    assert result['gate']['student']['passed']
+    assert result['rows']['kd']['results']['heldout']['mIoU']['delta'][
+        'meaningful']
+    # --rows kd brings its teacher and baseline, not kd2
+    assert list(result['rows']) == ['teacher', 'student', 'kd']
+
+
+def test_teacher_checkpoint_per_seed_or_once(tmp_path, fake):
+    tools, work_dir = fake
+    spec = write_spec(
+        tmp_path, '''
+        SPEC = BenchmarkSpec(
+            rows=[
+                Row('teacher', {config!r}, per_seed=False),
+                Row('student', {config!r}),
+                Row('kd', {config!r}, teacher='teacher'),
+                Row('source', {config!r}, report=False),
+                Row('adapt', {config!r}, teacher='source',
+                    teacher_key='model.source_ckpt', options=['a=1']),
+                Row('source_only', {config!r}, test_only=True,
+                    checkpoint='teacher'),
+            ],
+            seeds=[0, 1],
+            metrics=[Metric('mIoU')])
+        ''')
+    tools.score = lambda run, split: 50.0
+    result = benchmark.main([spec, '--work-dir', work_dir,
+                             '--cfg-options', 'x=2'])
+    trains = {c[1]: c[3] for c in tools.calls if c[0] == 'train'}
+    teacher = osp.join(work_dir, 'teacher', 'iter_4.pth')
+    for seed in (0, 1):
+        assert trains[osp.join(f'seed{seed}', 'kd')] == [
+            'x=2', f'model.teacher_ckpt={teacher}'
+        ]
+        source = osp.join(work_dir, f'seed{seed}', 'source', 'iter_4.pth')
+        assert trains[osp.join(f'seed{seed}', 'adapt')] == [
+            'a=1', 'x=2', f'model.source_ckpt={source}'
+        ]
+    # the test-only row tests the teacher's checkpoint, not trained itself
+    assert 'source_only' not in trains
+    assert result['rows']['source_only']['checkpoints'] == {'once': teacher}
+    # report=False: trained, not tested or shown
+    assert 'source' not in result['rows']
+    assert not any('source' + os.sep in c[1] or c[1].endswith('source')
+                   for c in tools.calls if c[0] == 'test')
+
+
+def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
+    """The BPKD spec (ported from benchmark_demo): one shared teacher, per
+    seed the student, CWD and BPKD, each distilled one against the
+    student."""
+    trained = []
+
+    def fake_train(config, work_dir, seed, options):
+        trained.append((osp.relpath(work_dir, tmp_path), seed,
+                        tuple(options)))
+        return osp.join(work_dir, 'iter_2000.pth')
+
+    def fake_test(config, ckpt, work_dir, options):
+        run = osp.relpath(work_dir, tmp_path)
+        seed = int(run[4]) if run.startswith('seed') else 0
+        base = dict(teacher=70, student=20, bpkd=60, cwd=50)[
+            osp.basename(osp.dirname(ckpt))]
+        return dict(mIoU=base + seed, mBIoU=base / 2 + seed)
+
+    monkeypatch.setattr(tool_runs, 'train', fake_train)
+    monkeypatch.setattr(tool_runs, 'test', fake_test)
+    spec = benchmark.load_spec('bpkd_digit-scenes')[2]
+    spec.gate.trivial = 8.18  # the all-background mIoU, not recomputed
+    monkeypatch.setattr(benchmark, 'load_spec',
+                        lambda name: ('bpkd_digit-scenes', '', spec))
+    result = benchmark.main(['bpkd_digit-scenes', '--seeds', '0', '2',
+                             '--work-dir', str(tmp_path), '--splits', 'val'])
+    assert [t[:2] for t in trained] == [
+        ('teacher', 0), (osp.join('seed0', 'student'), 0),
+        (osp.join('seed0', 'cwd'), 0), (osp.join('seed0', 'bpkd'), 0),
+        (osp.join('seed2', 'student'), 2), (osp.join('seed2', 'cwd'), 2),
+        (osp.join('seed2', 'bpkd'), 2)]
+    teacher_ckpt = osp.join(str(tmp_path), 'teacher', 'iter_2000.pth')
+    assert trained[-1][2] == (f'model.teacher_ckpt={teacher_ckpt}', )
+    bpkd = result['rows']['bpkd']['results']['val']
+    assert bpkd['mIoU']['per_seed'] == {0: 60, 2: 62}
+    assert bpkd['mIoU']['mean'] == 61 and bpkd['mBIoU']['mean'] == 31
+    assert bpkd['mIoU']['std'] == pytest.approx(2**0.5)
+    assert bpkd['mIoU']['delta']['per_seed'] == {0: 40, 2: 40}
+    assert result['gate']['student']['passed']
+    assert result['rows']['teacher']['results']['val']['mIoU'][
+        'per_seed'] == {0: 70}
+
+
+def test_unidistill_spec_tests_on_the_heldout_root(tmp_path, monkeypatch):
+    """The UniDistill spec (ported from benchmark_unidistill -k heldout):
+    every checkpoint is tested on val and on the held-out root's val; the
+    distilled student gets the teacher trained once; a missing held-out
+    root fails before training, with how to generate it."""
+    name, _, spec = benchmark.load_spec('unidistill_simscenes')
+    module = sys.modules['benchmark_spec_unidistill_simscenes']
+    heldout = tmp_path / 'heldout'
+    spec.splits['heldout'].options = module.heldout_options(str(heldout))
+    spec.splits['heldout'].requires = [
+        str(heldout / 'simscenes_infos_val.pkl')
+    ]
+    monkeypatch.setattr(benchmark, 'load_spec', lambda _: (name, '', spec))
+    trained, tested = [], []
+
+    def fake_train(config, work_dir, seed, options):
+        trained.append((osp.relpath(work_dir, tmp_path), seed, options))
+        return osp.join(work_dir, 'epoch_20.pth')
+
+    def fake_test(config, ckpt, work_dir, options):
+        tested.append((osp.relpath(work_dir, tmp_path), options))
+        score = dict(teacher_lidar=30, camera_alone=2,
+                     camera_from_lidar=3)[osp.basename(osp.dirname(ckpt))]
+        score += 10 * ('heldout' in work_dir)
+        seed = int(work_dir.split('seed')[-1][0]) if 'seed' in work_dir else 0
+        return {module.PREFIX + 'mAP': (score + seed) / 100,
+                module.PREFIX + 'NDS': (score + 1) / 100}
+
+    monkeypatch.setattr(tool_runs, 'train', fake_train)
+    monkeypatch.setattr(tool_runs, 'test', fake_test)
+    argv = [name, '--seeds', '0', '2', '--work-dir', str(tmp_path)]
+    with pytest.raises(FileNotFoundError,
+                       match=r'simscenes_infos_val.pkl, which does not '
+                       r'exist; make it with: python tools/dataset_'
+                       r'converters/sim_scenes.py'):
+        benchmark.main(argv)
+    assert not trained
+    heldout.mkdir()
+    (heldout / 'simscenes_infos_val.pkl').write_bytes(b'')
+    result = benchmark.main(argv)
+    assert [t[:2] for t in trained] == [
+        ('teacher_lidar', 0), (osp.join('seed0', 'camera_alone'), 0),
+        (osp.join('seed0', 'camera_from_lidar'), 0),
+        (osp.join('seed2', 'camera_alone'), 2),
+        (osp.join('seed2', 'camera_from_lidar'), 2)]
+    teacher_ckpt = osp.join(str(tmp_path), 'teacher_lidar', 'epoch_20.pth')
+    assert trained[-1][2] == [f'model.teacher_ckpt={teacher_ckpt}']
+    root = str(heldout) + '/'
+    heldout_options = [
+        f'test_dataloader.dataset.data_root={root}',
+        f'test_evaluator.data_root={root}',
+        f'test_evaluator.ann_file={root}simscenes_infos_val.pkl'
+    ]
+    assert (osp.join('seed2', 'camera_from_lidar', 'heldout'),
+            [f'model.teacher_ckpt={teacher_ckpt}'] + heldout_options) in tested
+    assert (osp.join('seed2', 'camera_alone'), []) in tested
+    rows = result['rows']
+    distilled = rows['camera_from_lidar']['results']['heldout'][
+        module.PREFIX + 'mAP']
+    assert distilled['per_seed'] == {0: 13, 2: 15} and distilled['mean'] == 14
+    assert distilled['delta']['per_seed'] == pytest.approx({0: 1, 2: 1})
+    assert rows['camera_alone']['results']['val'][module.PREFIX + 'mAP'][
+        'per_seed'] == {0: 2, 2: 4}
+    assert rows['teacher_lidar']['results']['heldout'][
+        module.PREFIX + 'mAP']['per_seed'] == {0: pytest.approx(40)}
+    assert result['gate']['camera_alone']['passed']
+
+
+BAD_SPECS = {
+    'missing config': ("Row('a', 'configs/nope.py')",
+                       FileNotFoundError,
+                       r"row 'a': config configs/nope.py does not exist"),
+    'duplicate rows': ("Row('a', {config!r}), Row('a', {config!r})",
+                       ValueError, r"duplicate row name 'a'"),
+    'missing teacher': ("Row('a', {config!r}, teacher='t')", ValueError,
+                        r"row 'a': teacher 't' is not a row of the spec"),
+    'missing baseline': ("Row('a', {config!r}, baseline='b')", ValueError,
+                         r"row 'a': baseline 'b' is not a row"),
+    'teacher cycle': ("Row('a', {config!r}, teacher='b'), "
+                      "Row('b', {config!r}, teacher='a')", ValueError,
+                      r'cycle: a -> b -> a'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_SPECS))
+def test_bad_rows_fail_before_training(tmp_path, fake, case):
+    tools, work_dir = fake
+    rows, error, match = BAD_SPECS[case]
+    spec = write_spec(tmp_path, f'''
+        SPEC = BenchmarkSpec(rows=[{rows}], metrics=[Metric('mIoU')])
+        ''')
+    with pytest.raises(error, match=match):
+        benchmark.main([spec, '--work-dir', work_dir])
+    assert tools.calls == []
+
+
+@pytest.mark.parametrize('argv, spec_args, error, match', [
+    (['--seeds'], {}, ValueError, 'the seed list is empty'),
+    ([], dict(seeds='[]'), ValueError, 'the seed list is empty'),
+    (['--seeds', '0', '1'], dict(tuning_seeds='[1]'), ValueError,
+     r'seeds \[1\] are both reported and tuning seeds'),
+    (['--rows', 'nope'], {}, ValueError,
+     r"--rows: 'nope' is not a row of the spec \(rows: a\)"),
+    (['--splits', 'test'], {}, ValueError,
+     r"--splits: 'test' is not a split of the spec \(splits: val, held\)"),
+    ([], {}, FileNotFoundError,
+     r"split 'held' needs .*missing.pkl, which does not exist; make it "
+     r'with: python make_it.py'),
+    (['--splits', 'val'], dict(gate="Gate('mDice')"), ValueError,
+     r"gate metric 'mDice' is not one of the spec's metrics \(mIoU\)"),
+    (['--splits', 'val'],
+     dict(metrics="[Metric('mIoU'), Metric('mDice')]",
+          gate="Gate('mDice', trivial=lambda cfg: dict(mIoU=8., aAcc=9.))"),
+     KeyError, r"produces \['aAcc', 'mIoU'\], not \['mDice'\]"),
+    (['--splits', 'val', '--ckpt', 'a=x.pth'], {}, ValueError,
+     r"--ckpt a=x.pth: row 'a' is not a row trained once"),
+    (['--splits', 'val', '--rows', 'a', '--ckpt', 't=x.pth'],
+     dict(rows="[Row('a', {config!r}), Row('t', {config!r}, per_seed=False)]"),
+     ValueError, r"--ckpt t=x.pth: row 't' is not among the rows run \(a\)"),
+    (['--splits', 'val', '--cfg-options', 'x'], {}, ValueError,
+     r"--cfg-options takes key=value, got 'x'"),
+])
+def test_bad_input_fails_before_training(tmp_path, fake, argv, spec_args,
+                                         error, match):
+    tools, work_dir = fake
+    spec_args = dict(
+        dict(rows="[Row('a', {config!r}, gate=True)]",
+             metrics="[Metric('mIoU')]", gate="Gate('mIoU')"), **spec_args)
+    spec = write_spec(tmp_path, '''
+        SPEC = BenchmarkSpec(
+            splits=dict(val=Split(), held=Split(
+                requires=['{tmp}/missing.pkl'], hint='python make_it.py')),
+            ''' + ', '.join(f'{k}={v}' for k, v in spec_args.items()) + ')')
+    with pytest.raises(error, match=match):
+        benchmark.main([spec, '--work-dir', work_dir, *argv])
+    assert tools.calls == []
+
+
+def test_a_metric_the_evaluator_lacks_stops_before_the_next_training(
+        tmp_path, fake):
+    tools, work_dir = fake
+    spec = write_spec(
+        tmp_path, '''
+        SPEC = BenchmarkSpec(
+            rows=[Row('student', {config!r}, gate=True),
+                  Row('kd', {config!r}, baseline='student')],
+            metrics=[Metric('mIoU'), Metric('mDice')],
+            gate=Gate('mDice', trivial=0.0))
+        ''')
+    with pytest.raises(KeyError,
+                       match=re.escape("split 'val': the evaluator produced "
+                                       "['aAcc', 'mIoU'], not ['mDice']")):
+        benchmark.main([spec, '--work-dir', work_dir])
+    assert [c[0] for c in tools.calls] == ['train', 'test']
+
+
+def test_unknown_spec_names_the_specs():
+    with pytest.raises(FileNotFoundError, match='bpkd_digit-scenes'):
+        benchmark.main(['no_such_spec'])
+
+
+def test_constant_seg_score_is_the_all_background_miou(tmp_path):
+    """The real evaluator of the DigitScenes student config on a tiny root,
+    every pixel predicted background: mmseg's mIoU, the NaN-mean over the
+    classes present of IoU (background: its pixels over all; a digit: 0)."""
+    from mmengine.config import Config
+    from PIL import Image
+
+    from mmkd.datasets import make_digit_scenes
+    data = str(tmp_path / 'digit_scenes')
+    make_digit_scenes(data, num_train=1, num_val=3, seed=3)
+    cfg = Config.fromfile(osp.join(ROOT, STUDENT))
+    cfg.test_dataloader.dataset.data_root = data
+    cfg.test_dataloader.batch_size = 2
+    metrics = benchmark.constant_seg_score(0)(cfg)
+
+    labels = np.stack([
+        np.array(Image.open(osp.join(data, 'ann_dir', 'val', name)))
+        for name in sorted(os.listdir(osp.join(data, 'ann_dir', 'val')))
+    ])
+    valid = labels != 255
+    ious = [(labels[valid] == 0).sum() / valid.sum()]  # background
+    ious += [0.0 for c in range(1, 11) if (labels[valid] == c).any()]
+    assert 1 < len(ious) < 11  # some digits absent: NaN, not 0
+    assert metrics['mIoU'] == pytest.approx(100 * np.mean(ious), abs=0.01)
+    assert metrics['mBIoU'] == 0

@@ -1,0 +1,1012 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Benchmark a method over seeds: train and test the rows of a spec.
+
+A spec (``tools/analysis_tools/benchmarks/<name>.py``, or any file) is a
+plain module defining ``SPEC = BenchmarkSpec(...)``: its rows (configs,
+which row is whose teacher and whose baseline), seeds, metrics, test splits
+and learnability gate. Every run uses the user-facing ``tools/train.py`` /
+``tools/test.py`` in a subprocess (``tool_runs``) and is reused when
+finished. The spec is checked whole (configs, row names, seeds, held-out
+files, the gate metric) before anything is trained.
+
+Outputs in ``--work-dir`` (default ``work_dirs/benchmark_<spec>``):
+``benchmark.json`` (per row, split and metric: per-seed values, mean, std,
+paired deltas against the row's baseline, the gate), ``benchmark.md``
+(the same as markdown tables) and ``curves.png`` (val metric, and the task
+loss if the spec names one, over iterations: mean over seeds, min-max
+band). Runs go to ``<work-dir>/seed<S>/<row>`` (rows trained per seed) or
+``<work-dir>/<row>`` (rows trained once); the tests of a split other than
+``val`` to ``<run>/<split>``.
+
+Example:
+    python tools/analysis_tools/benchmark.py bpkd_digit-scenes --seeds 0 1 2
+    python tools/analysis_tools/benchmark.py unidistill_simscenes \\
+        --splits val --rows camera_from_lidar --dry-run
+
+A spec::
+
+    from benchmark import BenchmarkSpec, Gate, Metric, Row, Split
+
+    SPEC = BenchmarkSpec(
+        rows=[
+            Row('teacher', 'configs/a/teacher.py', per_seed=False),
+            Row('student', 'configs/a/student.py', gate=True),
+            Row('kd', 'configs/a/kd.py', teacher='teacher',
+                baseline='student'),
+        ],
+        seeds=[0, 1, 2],
+        metrics=[Metric('mIoU')],
+        gate=Gate('mIoU', trivial=constant_seg_score(), margin=5.0))
+"""
+import argparse
+import importlib.util
+import json
+import math
+import os
+import os.path as osp
+import shlex
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Union
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import tool_runs  # noqa: E402
+
+# run as a script this module is __main__: specs import it as ``benchmark``
+# and must get these very classes
+sys.modules.setdefault('benchmark', sys.modules[__name__])
+
+SPEC_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmarks')
+TOOL = 'tools/analysis_tools/benchmark.py'
+
+
+@dataclass
+class Metric:
+    """A metric read from the metrics ``tools/test.py --dump-metrics``
+    writes.
+
+    Args:
+        key (str): Its key there, e.g. ``'coco/bbox_mAP_50'``.
+        name (str, optional): Short display name. Defaults to the key's
+            last ``/`` component.
+        scale (float): Display factor, e.g. 100 for fractions (NuScenes,
+            COCO); mmseg's mIoU is already in %. Defaults to 1.
+    """
+    key: str
+    name: Optional[str] = None
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if self.name is None:
+            self.name = self.key.rsplit('/', 1)[-1]
+
+
+@dataclass
+class Split:
+    """A test split: overrides of every test run.
+
+    Args:
+        options (list[str]): ``key=value`` overrides, e.g. another dataset
+            root. Defaults to none (the config's test set).
+        requires (list[str]): Paths (relative to the repository root) that
+            must exist before anything is trained.
+        hint (str): How to make them, shown when one is missing.
+        label (str): What the split is, for the table's title.
+    """
+    options: List[str] = field(default_factory=list)
+    requires: List[str] = field(default_factory=list)
+    hint: str = ''
+    label: str = ''
+
+
+@dataclass
+class Gate:
+    """The learnability gate of the rows with ``gate=True``.
+
+    A gated row must score above ``trivial + margin`` on every reported
+    seed and split, else it is reported as FAILED.
+
+    Args:
+        metric (str): A key or name of one of the spec's metrics.
+        trivial (float | callable): The trivial predictor's score, in
+            display units, or ``trivial(cfg)`` computed before any training
+            on the test config of each gated row and split, returning the
+            evaluator's metrics dict (or the metric's value) in the
+            evaluator's units, e.g. :func:`constant_seg_score`.
+        margin (float): In display units. Defaults to 0.
+    """
+    metric: str
+    trivial: Union[float, Callable] = 0.0
+    margin: float = 0.0
+
+
+@dataclass
+class Row:
+    """A model of the benchmark.
+
+    Args:
+        name (str): Unique; its run folder's name.
+        config (str): Config path, relative to the repository root.
+        options (list[str]): ``key=value`` overrides of its train and test
+            runs.
+        teacher (str, optional): A row whose checkpoint (of the same seed if
+            that row is trained per seed, else its one checkpoint) is passed
+            as ``teacher_key=<ckpt>`` to the train and test runs.
+        teacher_key (str): Defaults to ``'model.teacher_ckpt'``.
+        per_seed (bool): Trained for every seed; False: once, with the
+            spec's ``fixed_seed`` (a shared teacher, a source model). A
+            test-only row has the seeds of its checkpoint's row.
+        baseline (str, optional): A row the paired per-seed deltas are
+            computed against.
+        gate (bool): The row must pass the spec's :class:`Gate`.
+        test_only (bool): Not trained: tests ``checkpoint``'s checkpoint
+            with this row's config and options.
+        checkpoint (str, optional): The row a test-only row tests.
+        report (bool): Tested and shown; False: only trained, for the
+            checkpoint other rows use (e.g. a source model whose tests are
+            a test-only row).
+        label (str, optional): Display name. Defaults to ``name``.
+    """
+    name: str
+    config: str
+    options: List[str] = field(default_factory=list)
+    teacher: Optional[str] = None
+    teacher_key: str = 'model.teacher_ckpt'
+    per_seed: bool = True
+    baseline: Optional[str] = None
+    gate: bool = False
+    test_only: bool = False
+    checkpoint: Optional[str] = None
+    report: bool = True
+    label: Optional[str] = None
+
+    def __post_init__(self):
+        if self.label is None:
+            self.label = self.name
+
+
+@dataclass
+class BenchmarkSpec:
+    """What a benchmark trains, tests and compares.
+
+    Args:
+        rows (list[Row]): In table order.
+        metrics (list[Metric]): The table's metrics.
+        seeds (list[int]): Reported seeds (mean, std, deltas, gate).
+        tuning_seeds (list[int]): Seeds the settings were chosen on: trained
+            and shown apart, never pooled into the means.
+        fixed_seed (int): The seed of rows trained once.
+        splits (dict[str, Split]): Every checkpoint is tested on each.
+            Defaults to ``{'val': Split()}``.
+        gate (Gate, optional): Needed if a row has ``gate=True``.
+        title (str): The report's title.
+        default_rows (list[str], optional): The rows run without ``--rows``
+            (their teachers, checkpoints and baselines come along).
+            Defaults to all.
+        curve_metric (str, optional): Metric key or name plotted over
+            training. Defaults to the gate's metric, else the first.
+        loss_key (str, optional): Training loss plotted too, e.g. the task
+            loss ``'decode.loss_ce'``.
+        notes (list[str]): Extra footnotes of ``benchmark.md``.
+    """
+    rows: List[Row]
+    metrics: List[Metric]
+    seeds: List[int] = field(default_factory=lambda: [0, 1, 2])
+    tuning_seeds: List[int] = field(default_factory=list)
+    fixed_seed: int = 0
+    splits: Dict[str, Split] = field(default_factory=lambda: {'val': Split()})
+    gate: Optional[Gate] = None
+    title: str = ''
+    default_rows: Optional[List[str]] = None
+    curve_metric: Optional[str] = None
+    loss_key: Optional[str] = None
+    notes: List[str] = field(default_factory=list)
+
+
+def constant_seg_score(label: int = 0) -> Callable:
+    """A ``Gate.trivial`` for mmseg configs: the scores of the constant
+    prediction ``label`` (0: all background).
+
+    The returned ``trivial(cfg)`` builds ``cfg.test_dataloader`` and
+    ``cfg.test_evaluator``, feeds every sample with a prediction of
+    ``label`` everywhere (the ground truth's shape) to the evaluator and
+    returns its metrics dict, so the gate metric is checked to be one the
+    evaluator produces.
+    """
+
+    def trivial(cfg) -> dict:
+        import torch
+        from mmengine.evaluator import Evaluator
+        from mmengine.registry import init_default_scope
+        from mmengine.runner import Runner
+        from mmengine.structures import PixelData
+
+        import mmkd  # noqa: F401  (mmkd's datasets and metrics)
+        init_default_scope(cfg.get('default_scope', 'mmseg'))
+        loader = Runner.build_dataloader(cfg.test_dataloader)
+        evaluator = cfg.test_evaluator
+        evaluator = Evaluator(evaluator if isinstance(evaluator, list) else
+                              [evaluator])
+        evaluator.dataset_meta = loader.dataset.metainfo
+        for batch in loader:
+            for sample in batch['data_samples']:
+                gt = sample.gt_sem_seg.data
+                sample.pred_sem_seg = PixelData(
+                    data=torch.full_like(gt, label))
+            evaluator.process(batch['data_samples'], batch)
+        return evaluator.evaluate(len(loader.dataset))
+
+    return trivial
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class Plan:
+    """A checked spec with the command line's choices."""
+    name: str
+    spec: BenchmarkSpec
+    rows: List[Row]  # selected, in spec order
+    order: List[Row]  # selected, dependencies first
+    seeds: List[int]
+    splits: List[str]
+    work_dir: str
+    cfg_options: List[str]
+    ckpts: Dict[str, str]  # --ckpt ROW=PATH
+    metrics: List[Metric] = field(default_factory=list)
+    gate_metric: Optional[Metric] = None
+    curve_metric: Optional[Metric] = None
+
+    def row(self, name: str) -> Row:
+        return next(r for r in self.spec.rows if r.name == name)
+
+    def per_seed(self, row: Row) -> bool:
+        """Whether ``row`` has a run per seed (a test-only row: as the row
+        it tests)."""
+        if row.test_only:
+            return self.per_seed(self.row(row.checkpoint))
+        return row.per_seed
+
+    def run_dir(self, row: Row, seed: Optional[int]) -> str:
+        if seed is None:
+            return osp.join(self.work_dir, row.name)
+        return osp.join(self.work_dir, f'seed{seed}', row.name)
+
+    def test_dir(self, row: Row, seed: Optional[int], split: str) -> str:
+        run_dir = self.run_dir(row, seed)
+        return run_dir if split == 'val' else osp.join(run_dir, split)
+
+
+def load_spec(spec: str):
+    """Load a spec by name (``benchmarks/<name>.py``) or path; return its
+    name, path and ``SPEC``."""
+    if spec.endswith('.py') or os.sep in spec:
+        path = osp.abspath(spec)
+    else:
+        path = osp.join(SPEC_DIR, spec + '.py')
+    name = osp.splitext(osp.basename(path))[0]
+    if not osp.isfile(path):
+        known = sorted(
+            osp.splitext(f)[0] for f in os.listdir(SPEC_DIR)
+            if f.endswith('.py') and not f.startswith('_'))
+        raise FileNotFoundError(
+            f'benchmark spec {spec!r}: {path} does not exist (specs in '
+            f'{SPEC_DIR}: {", ".join(known)})')
+    module_spec = importlib.util.spec_from_file_location(
+        'benchmark_spec_' + name.replace('-', '_'), path)
+    module = importlib.util.module_from_spec(module_spec)
+    # importable by that name, e.g. for a test to reach its helpers
+    sys.modules[module_spec.name] = module
+    module_spec.loader.exec_module(module)
+    found = getattr(module, 'SPEC', None)
+    if not isinstance(found, BenchmarkSpec):
+        raise TypeError(f'{path} must define SPEC = BenchmarkSpec(...), got '
+                        f'{type(found).__name__}')
+    return name, path, found
+
+
+def _metric(spec: BenchmarkSpec, key: str, what: str) -> Metric:
+    for metric in spec.metrics:
+        if key in (metric.key, metric.name):
+            return metric
+    raise ValueError(f'{what} {key!r} is not one of the spec\'s metrics '
+                     f'({", ".join(m.key for m in spec.metrics)})')
+
+
+def _check_rows(spec: BenchmarkSpec) -> Dict[str, Row]:
+    """Row names, references, configs; return the rows by name."""
+    rows = {}
+    for row in spec.rows:
+        if row.name in rows:
+            raise ValueError(f'duplicate row name {row.name!r}')
+        if not row.name or os.sep in row.name or row.name in ('.', '..'):
+            raise ValueError(f'row name {row.name!r} must be a plain folder '
+                             'name')
+        rows[row.name] = row
+    for row in spec.rows:
+        config = osp.join(tool_runs.ROOT, row.config)
+        if not osp.isfile(config):
+            raise FileNotFoundError(
+                f'row {row.name!r}: config {row.config} does not exist')
+        for key in ('teacher', 'baseline', 'checkpoint'):
+            ref = getattr(row, key)
+            if ref is None:
+                continue
+            if ref not in rows:
+                raise ValueError(
+                    f'row {row.name!r}: {key} {ref!r} is not a row of the '
+                    f'spec (rows: {", ".join(rows)})')
+            if ref == row.name:
+                raise ValueError(f'row {row.name!r} is its own {key}')
+        if row.test_only != (row.checkpoint is not None):
+            raise ValueError(
+                f'row {row.name!r}: a test-only row names the row whose '
+                'checkpoint it tests (checkpoint=...), and only a test-only '
+                f'row does (test_only={row.test_only}, '
+                f'checkpoint={row.checkpoint!r})')
+        if row.baseline is not None and not rows[row.baseline].report:
+            raise ValueError(f'row {row.name!r}: baseline {row.baseline!r} '
+                             'has report=False, so it has no numbers')
+        if row.gate and not row.report:
+            raise ValueError(f'row {row.name!r}: gate=True needs '
+                             'report=True (an untested row has no scores)')
+    return rows
+
+
+def _dependency_order(rows: Dict[str, Row], names: List[str]) -> List[Row]:
+    """``names`` with their teachers and checkpoints, dependencies first.
+
+    Raises:
+        ValueError: On a cycle of teachers / checkpoints.
+    """
+    order, state = [], {}
+
+    def visit(name, path):
+        if state.get(name) == 'done':
+            return
+        if state.get(name) == 'visiting':
+            raise ValueError('rows depend on each other in a cycle: ' +
+                             ' -> '.join(path + [name]))
+        state[name] = 'visiting'
+        row = rows[name]
+        for dep in (row.checkpoint, row.teacher):
+            if dep is not None:
+                visit(dep, path + [name])
+        state[name] = 'done'
+        order.append(row)
+
+    for name in names:
+        visit(name, [])
+    return order
+
+
+def _select(rows: Dict[str, Row], spec: BenchmarkSpec,
+            wanted: Optional[List[str]]) -> List[str]:
+    """The selected rows' names with everything they need, spec order."""
+    if wanted is None:
+        wanted = spec.default_rows or list(rows)
+        what = 'default_rows'
+    else:
+        what = '--rows'
+    for name in wanted:
+        if name not in rows:
+            raise ValueError(f'{what}: {name!r} is not a row of the spec '
+                             f'(rows: {", ".join(rows)})')
+    selected, todo = set(), list(wanted)
+    while todo:
+        name = todo.pop()
+        if name in selected:
+            continue
+        selected.add(name)
+        row = rows[name]
+        todo += [
+            r for r in (row.teacher, row.checkpoint, row.baseline)
+            if r is not None
+        ]
+    return [name for name in rows if name in selected]
+
+
+def _check_seeds(seeds, tuning_seeds):
+    if not seeds:
+        raise ValueError('the seed list is empty (--seeds or the spec\'s '
+                         'seeds): at least one reported seed is needed')
+    for what, values in (('seeds', seeds), ('tuning_seeds', tuning_seeds)):
+        if len(set(values)) != len(values):
+            raise ValueError(f'{what} {values} repeat a seed')
+    both = sorted(set(seeds) & set(tuning_seeds))
+    if both:
+        raise ValueError(f'seeds {both} are both reported and tuning seeds: '
+                         'a seed settings were chosen on must not be pooled')
+
+
+def make_plan(args) -> Plan:
+    """Load and check the spec against the command line; nothing runs."""
+    name, _, spec = load_spec(args.spec)
+    rows = _check_rows(spec)
+    if not spec.metrics:
+        raise ValueError('the spec names no metrics')
+    seeds = list(spec.seeds if args.seeds is None else args.seeds)
+    _check_seeds(seeds, list(spec.tuning_seeds))
+    names = _select(rows, spec, args.rows)
+    selected = [rows[n] for n in names]
+    order = _dependency_order(rows, names)
+    for row in selected:
+        teacher = rows.get(row.teacher)
+        if teacher is not None and not row.test_only and not row.per_seed \
+                and teacher.per_seed:
+            raise ValueError(
+                f'row {row.name!r} is trained once but its teacher '
+                f'{teacher.name!r} per seed: which seed\'s teacher?')
+        if row.test_only and not row.per_seed and \
+                rows[row.checkpoint].per_seed:
+            raise ValueError(
+                f'row {row.name!r}: per_seed=False, but it tests the '
+                f'checkpoints of {row.checkpoint!r}, trained per seed')
+
+    if not spec.splits:
+        raise ValueError('the spec has no splits')
+    splits = list(spec.splits) if args.splits is None else args.splits
+    for split in splits:
+        if split not in spec.splits:
+            raise ValueError(f'--splits: {split!r} is not a split of the '
+                             f'spec (splits: {", ".join(spec.splits)})')
+    for split in splits:
+        for path in spec.splits[split].requires:
+            if not osp.exists(osp.join(tool_runs.ROOT, path)):
+                hint = spec.splits[split].hint
+                raise FileNotFoundError(
+                    f'split {split!r} needs {path}, which does not exist' +
+                    (f'; make it with: {hint}' if hint else '') +
+                    f' (or leave the split out: --splits '
+                    f'{" ".join(s for s in splits if s != split) or "..."})')
+
+    for option in args.cfg_options:
+        if '=' not in option:
+            raise ValueError(f'--cfg-options takes key=value, got {option!r}')
+    ckpts = {}
+    for item in args.ckpt:
+        row_name, sep, path = item.partition('=')
+        if not sep or row_name not in rows:
+            raise ValueError(f'--ckpt takes ROW=PATH with a row of the spec '
+                             f'({", ".join(rows)}), got {item!r}')
+        row = rows[row_name]
+        if row.per_seed or row.test_only:
+            raise ValueError(f'--ckpt {item}: row {row_name!r} is not a row '
+                             'trained once (per_seed=False)')
+        if row_name not in names:
+            raise ValueError(f'--ckpt {item}: row {row_name!r} is not among '
+                             f'the rows run ({", ".join(names)})')
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'--ckpt {item}: {path} does not exist')
+        ckpts[row_name] = osp.abspath(path)
+
+    plan = Plan(
+        name=name,
+        spec=spec,
+        rows=selected,
+        order=order,
+        seeds=seeds,
+        splits=splits,
+        work_dir=osp.abspath(args.work_dir or f'work_dirs/benchmark_{name}'),
+        cfg_options=list(args.cfg_options),
+        ckpts=ckpts,
+        metrics=list(spec.metrics))
+    gated = [r.name for r in selected if r.gate]
+    if gated and spec.gate is None:
+        raise ValueError(f'rows {gated} have gate=True but the spec has no '
+                         'gate=Gate(...)')
+    if spec.gate is not None:
+        plan.gate_metric = _metric(spec, spec.gate.metric, 'gate metric')
+    if spec.curve_metric is not None:
+        plan.curve_metric = _metric(spec, spec.curve_metric, 'curve_metric')
+    else:
+        plan.curve_metric = plan.gate_metric or spec.metrics[0]
+    return plan
+
+
+def _parse_options(options: List[str]) -> dict:
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction, default={})
+    return parser.parse_args(['--o', *options]).o if options else {}
+
+
+def trivial_scores(plan: Plan) -> Dict[str, Dict[str, float]]:
+    """The gate's trivial score per gated row and split, display units.
+
+    Raises:
+        KeyError: If the trivial predictor's evaluator does not produce the
+            gate metric (or another of the spec's metrics).
+    """
+    gate = plan.spec.gate
+    scores, cache = {}, {}
+    for row in plan.rows:
+        if not row.gate:
+            continue
+        scores[row.name] = {}
+        for split in plan.splits:
+            if not callable(gate.trivial):
+                scores[row.name][split] = float(gate.trivial)
+                continue
+            from mmengine.config import Config
+            cfg = Config.fromfile(osp.join(tool_runs.ROOT, row.config))
+            cfg.merge_from_dict(
+                _parse_options(row.options + plan.cfg_options +
+                               plan.spec.splits[split].options))
+            # rows of one test set and evaluator share the evaluation
+            key = repr((cfg.get('test_dataloader'),
+                        cfg.get('test_evaluator')))
+            if key not in cache:
+                cwd = os.getcwd()
+                os.chdir(tool_runs.ROOT)  # relative roots, as the tools
+                try:
+                    cache[key] = gate.trivial(cfg)
+                finally:
+                    os.chdir(cwd)
+            value = cache[key]
+            if isinstance(value, dict):
+                missing = [m.key for m in plan.metrics if m.key not in value]
+                if missing:
+                    raise KeyError(
+                        f'row {row.name!r} ({row.config}), split {split!r}: '
+                        f'the evaluator produces {sorted(value)}, not '
+                        f'{missing} named in the spec (gate metric '
+                        f'{plan.gate_metric.key!r})')
+                value = value[plan.gate_metric.key]
+            scores[row.name][split] = float(value) * plan.gate_metric.scale
+    return scores
+
+
+# ------------------------------------------------------------------ the runs
+
+
+def _check_metrics(plan: Plan, metrics: dict, row: Row, split: str,
+                   out_dir: str):
+    missing = [m.key for m in plan.metrics if m.key not in metrics]
+    if missing:
+        raise KeyError(
+            f'row {row.name!r} ({row.config}), split {split!r}: the '
+            f'evaluator produced {sorted(metrics)}, not {missing} named in '
+            f'the spec\'s metrics (stopped before the next training; a '
+            f'stale {osp.join(out_dir, "test_metrics.json")} is '
+            'deleted to test again)')
+
+
+def execute(plan: Plan, dry_run: bool = False) -> dict:
+    """Train and test every run; return ``{row: {seed: run}}`` with a run
+    ``dict(ckpt=..., splits={split: metrics})`` (seed None: a row's one
+    run). A checkpoint is tested right after its training, so a metric the
+    evaluator does not produce stops the benchmark before the next
+    training."""
+    runs = {row.name: {} for row in plan.order}
+    per_seed = [r for r in plan.order if plan.per_seed(r)]
+    once = [r for r in plan.order if not plan.per_seed(r)]
+    seeds = plan.seeds + list(plan.spec.tuning_seeds)
+    steps = [(row, None) for row in once]
+    steps += [(row, seed) for seed in seeds for row in per_seed]
+    for row, seed in steps:
+        run_dir = plan.run_dir(row, seed)
+        options = row.options + plan.cfg_options
+        if row.teacher is not None:
+            teacher = plan.row(row.teacher)
+            teacher_seed = seed if plan.per_seed(teacher) else None
+            options = options + [
+                f'{row.teacher_key}={runs[teacher.name][teacher_seed]["ckpt"]}'
+            ]
+        if row.test_only:
+            ckpt = runs[row.checkpoint][seed]['ckpt']
+        elif row.name in plan.ckpts:
+            ckpt = plan.ckpts[row.name]
+        elif dry_run:
+            ckpt = osp.join(run_dir,
+                            tool_runs.final_checkpoint(row.config, options))
+            done = 'reuse' if osp.isfile(ckpt) else 'train'
+            print(f'{done} {row.name} (seed '
+                  f'{plan.spec.fixed_seed if seed is None else seed}): '
+                  f'{row.config} -> {ckpt}')
+        else:
+            ckpt = tool_runs.train(
+                row.config, run_dir,
+                plan.spec.fixed_seed if seed is None else seed, options)
+        runs[row.name][seed] = dict(ckpt=ckpt, splits={})
+        if not row.report:
+            continue
+        for split in plan.splits:
+            out_dir = plan.test_dir(row, seed, split)
+            if dry_run:
+                print(f'  test on {split}: {out_dir}')
+                continue
+            metrics = tool_runs.test(row.config, ckpt, out_dir,
+                                     options + plan.spec.splits[split].options)
+            _check_metrics(plan, metrics, row, split, out_dir)
+            runs[row.name][seed]['splits'][split] = metrics
+    return runs
+
+
+# --------------------------------------------------------------- the numbers
+
+
+def _mean_std(values: list):
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var)
+
+
+def _values(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
+            seeds: list) -> Dict[int, float]:
+    """``{seed: display value}``; a row run once: ``{fixed_seed: value}``."""
+    if not plan.per_seed(row):
+        run = runs[row.name][None]
+        return {plan.spec.fixed_seed: run['splits'][split][metric.key] *
+                metric.scale}
+    return {
+        seed: runs[row.name][seed]['splits'][split][metric.key] * metric.scale
+        for seed in seeds
+    }
+
+
+def _gate(plan: Plan, runs: dict, trivial: dict) -> dict:
+    """Per gated row: passed and the failing (seed, split) values."""
+    result = {}
+    for row in plan.rows:
+        if not row.gate:
+            continue
+        failures = []
+        for split in plan.splits:
+            threshold = trivial[row.name][split] + plan.spec.gate.margin
+            values = _values(plan, runs, row, split, plan.gate_metric,
+                             plan.seeds)
+            failures += [
+                dict(seed=seed, split=split, value=v, threshold=threshold)
+                for seed, v in values.items() if not v > threshold
+            ]
+        result[row.name] = dict(
+            passed=not failures,
+            trivial=trivial[row.name],
+            margin=plan.spec.gate.margin,
+            failures=failures)
+    return result
+
+
+def _delta(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
+           gate: dict) -> dict:
+    base = plan.row(row.baseline)
+    seeds = plan.seeds if plan.per_seed(row) or plan.per_seed(base) else [
+        plan.spec.fixed_seed
+    ]
+    mine = _values(plan, runs, row, split, metric, plan.seeds)
+    theirs = _values(plan, runs, base, split, metric, plan.seeds)
+
+    def at(values, seed):
+        # a row run once gives its one value to every seed
+        return values[seed] if seed in values else next(iter(
+            values.values()))
+
+    per_seed = {seed: at(mine, seed) - at(theirs, seed) for seed in seeds}
+    deltas = list(per_seed.values())
+    mean, std = _mean_std(deltas)
+    spreads = [_mean_std(list(v.values()))[1] for v in (mine, theirs)]
+    tol = max([s for s in spreads if s is not None], default=0.0)
+    verdict = 'tie' if abs(mean) <= tol else ('up' if mean > 0 else 'down')
+    base_gate = gate.get(base.name)
+    tuning = {}
+    if plan.per_seed(row) and plan.spec.tuning_seeds:
+        mine_t = _values(plan, runs, row, split, metric,
+                         plan.spec.tuning_seeds)
+        theirs_t = (
+            _values(plan, runs, base, split, metric, plan.spec.tuning_seeds)
+            if plan.per_seed(base) else theirs)
+        tuning = {
+            seed: mine_t[seed] - at(theirs_t, seed)
+            for seed in plan.spec.tuning_seeds
+        }
+    return dict(
+        baseline=base.name,
+        per_seed=per_seed,
+        mean=mean,
+        std=std,
+        up=sum(d > 0 for d in deltas),
+        down=sum(d < 0 for d in deltas),
+        n=len(deltas),
+        tie_tolerance=tol,
+        verdict=verdict,
+        meaningful=base_gate is None or base_gate['passed'],
+        tuning=tuning)
+
+
+def summarise(plan: Plan, runs: dict, trivial: dict) -> dict:
+    """The benchmark's numbers (``benchmark.json``'s ``rows``, ``gate``)."""
+    gate = _gate(plan, runs, trivial)
+    rows = {}
+    for row in plan.rows:
+        if not row.report:
+            continue
+        results = {}
+        for split in plan.splits:
+            results[split] = {}
+            for metric in plan.metrics:
+                values = _values(plan, runs, row, split, metric, plan.seeds)
+                mean, std = _mean_std(list(values.values()))
+                entry = dict(per_seed=values, mean=mean, std=std,
+                             n=len(values))
+                if plan.per_seed(row) and plan.spec.tuning_seeds:
+                    entry['tuning'] = _values(plan, runs, row, split, metric,
+                                              plan.spec.tuning_seeds)
+                if row.baseline is not None:
+                    entry['delta'] = _delta(plan, runs, row, split, metric,
+                                            gate)
+                results[split][metric.key] = entry
+        rows[row.name] = dict(
+            label=row.label,
+            config=row.config,
+            options=row.options,
+            per_seed=plan.per_seed(row),
+            teacher=row.teacher,
+            baseline=row.baseline,
+            test_only=row.test_only,
+            checkpoints={
+                'once' if seed is None else str(seed): run['ckpt']
+                for seed, run in runs[row.name].items()
+            },
+            gate=gate.get(row.name),
+            results=results)
+    return dict(gate=gate, rows=rows)
+
+
+# ------------------------------------------------------------------ reports
+
+
+def _fmt(value, signed=False):
+    if value is None:
+        return '-'
+    return f'{value:+.2f}' if signed else f'{value:.2f}'
+
+
+def _delta_cell(delta: dict) -> str:
+    std = '' if delta['std'] is None else f' +- {delta["std"]:.2f}'
+    cell = (f'{delta["mean"]:+.2f}{std} ({delta["up"]}/{delta["n"]} up) '
+            f'**{delta["verdict"]}**')
+    if not delta['meaningful']:
+        cell += ', not meaningful (baseline FAILED the gate)'
+    return cell
+
+
+def markdown(plan: Plan, result: dict) -> str:
+    """``benchmark.md``: a table per split, the command, seeds, the gate
+    and footnotes."""
+    spec = plan.spec
+    lines = [f'# {spec.title or plan.name}', '']
+    lines += [f'Command: `{result["command"]}`', '']
+    tuning = ', '.join(map(str, spec.tuning_seeds))
+    lines += [
+        f'Seeds: {", ".join(map(str, plan.seeds))}' +
+        (f'; tuning seeds {tuning} (shown apart, never in the means)'
+         if tuning else '') +
+        f'; rows trained once use seed {spec.fixed_seed}.', ''
+    ]
+    if result['gate']:
+        gate = spec.gate
+        lines.append(f'Gate: {plan.gate_metric.name} above the trivial '
+                     f'predictor\'s score + {gate.margin:g} on every reported '
+                     'seed and split:')
+        for name, entry in result['gate'].items():
+            trivial = ', '.join(f'{s} {v:.2f}'
+                                for s, v in entry['trivial'].items())
+            verdict = 'PASS' if entry['passed'] else 'FAILED'
+            fails = '; '.join(
+                f'seed {f["seed"]} {f["split"]}: {f["value"]:.2f} <= '
+                f'{f["threshold"]:.2f}' for f in entry['failures'])
+            lines.append(f'- {name}: **{verdict}** (trivial: {trivial})' +
+                         (f': {fails}' if fails else ''))
+        lines.append('')
+    names = [m.name for m in plan.metrics]
+    seeds = ' / '.join(map(str, plan.seeds))
+    for split in plan.splits:
+        label = spec.splits[split].label
+        lines += [f'## {split}' + (f': {label}' if label else ''), '']
+        header = ['row', 'gate']
+        for name in names:
+            header += [f'{name} seeds {seeds}', f'{name} mean +- std',
+                       f'{name} delta vs baseline']
+        lines += ['| ' + ' | '.join(header) + ' |',
+                  '|---' * len(header) + '|']
+        for row_name, row in result['rows'].items():
+            label = row['label']
+            if not row['per_seed']:
+                label += f' (once, seed {spec.fixed_seed})'
+            gate = row['gate']
+            cells = [
+                label, '-' if gate is None else
+                ('PASS' if gate['passed'] else '**FAILED**')
+            ]
+            for metric in plan.metrics:
+                entry = row['results'][split][metric.key]
+                cells.append(' / '.join(
+                    _fmt(v) for v in entry['per_seed'].values()))
+                cells.append(
+                    _fmt(entry['mean']) +
+                    ('' if entry['std'] is None else
+                     f' +- {entry["std"]:.2f}'))
+                delta = entry.get('delta')
+                cells.append('' if delta is None else
+                             f'vs {delta["baseline"]}: ' + _delta_cell(delta))
+            lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append('')
+        tuned = [(n, r) for n, r in result['rows'].items()
+                 if 'tuning' in r['results'][split][plan.metrics[0].key]]
+        if tuned:
+            lines += [f'Tuning seeds {tuning} ({split}; not in the means):',
+                      '']
+            header = ['row'] + [
+                f'{m.name} seed {s}' for m in plan.metrics
+                for s in spec.tuning_seeds
+            ]
+            lines += ['| ' + ' | '.join(header) + ' |',
+                      '|---' * len(header) + '|']
+            for name, row in tuned:
+                cells = [row['label']]
+                for metric in plan.metrics:
+                    entry = row['results'][split][metric.key]
+                    delta = entry.get('delta', {}).get('tuning', {})
+                    cells += [
+                        _fmt(v) + (f' ({_fmt(delta[s], True)})'
+                                   if s in delta else '')
+                        for s, v in entry['tuning'].items()
+                    ]
+                lines.append('| ' + ' | '.join(cells) + ' |')
+            lines.append('')
+    lines += [
+        'Notes:', '',
+        '- mean +- std over the reported seeds (std with ddof=1); a row '
+        'trained once shows its one run.',
+        '- delta: paired per-seed difference row - baseline (same seed; a '
+        'baseline trained once gives its one value to every seed), its mean '
+        '+- std and how many seeds went up. Verdict **tie** when |mean '
+        'delta| <= the larger of the two rows\' seed std, else **up** / '
+        '**down**.',
+        '- gate: a gated row must beat the trivial predictor\'s score plus '
+        'the margin on every reported seed and split, else it is FAILED; '
+        'deltas against a FAILED baseline are not meaningful.',
+    ]
+    if spec.tuning_seeds:
+        lines.append('- tuning seeds: settings were chosen on them; their '
+                     'values (delta vs baseline in brackets) are never '
+                     'pooled.')
+    lines += [f'- {note}' for note in spec.notes]
+    return '\n'.join(lines) + '\n'
+
+
+def _band(curves: List[dict]):
+    """Mean, min and max over the curves at every x any of them has."""
+    xs = sorted({x for curve in curves for x in curve})
+    at = [[c[x] for c in curves if x in c] for x in xs]
+    return (xs, [sum(v) / len(v) for v in at], [min(v) for v in at],
+            [max(v) for v in at])
+
+
+def plot_curves(plan: Plan, runs: dict, path: str) -> None:
+    """``curves.png``: per trained row, the curve metric (and the loss) over
+    iterations, mean over the reported seeds with a min-max band."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    panels = [(plan.curve_metric.key, plan.curve_metric.scale,
+               f'val {plan.curve_metric.name}')]
+    if plan.spec.loss_key:
+        panels.append((plan.spec.loss_key, 1.0,
+                       f'training {plan.spec.loss_key}'))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for ax, (key, scale, title) in zip(axes[0], panels):
+        drawn = False
+        for row in plan.rows:
+            if row.test_only or not row.report or row.name in plan.ckpts:
+                continue
+            seeds = plan.seeds if plan.per_seed(row) else [None]
+            curves = [{
+                x: v * scale
+                for x, v in tool_runs.read_curve(plan.run_dir(row, s),
+                                                 key).items()
+            } for s in seeds]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            xs, mean, low, high = _band(curves)
+            line, = ax.plot(xs, mean, 'o-' if key == plan.curve_metric.key
+                            else '-', ms=3, label=row.label)
+            ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2)
+            drawn = True
+        ax.set(xlabel='iteration', title=title)
+        ax.grid(alpha=0.3)
+        if drawn:
+            ax.legend()
+            if key != plan.curve_metric.key and ax.get_ylim()[0] > 0:
+                ax.set_yscale('log')  # a loss, over decades
+        else:
+            ax.text(0.5, 0.5, f'no {key} in the runs\' scalars.json',
+                    ha='center', transform=ax.transAxes)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------- main
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        'spec', help='a spec name (tools/analysis_tools/benchmarks/'
+        '<name>.py) or a path to a spec file')
+    parser.add_argument(
+        '--seeds', type=int, nargs='*', help='reported seeds (default: the '
+        'spec\'s)')
+    parser.add_argument(
+        '--work-dir', help='default: work_dirs/benchmark_<spec>')
+    parser.add_argument(
+        '--rows', nargs='+', help='only these rows (with their teachers, '
+        'checkpoints and baselines)')
+    parser.add_argument(
+        '--splits', nargs='+', help='only these test splits')
+    parser.add_argument(
+        '--cfg-options', nargs='+', default=[], help='key=value overrides of '
+        'every train and test run')
+    parser.add_argument(
+        '--ckpt', nargs='+', default=[], metavar='ROW=PATH',
+        help='use this checkpoint for a row trained once instead of '
+        'training it')
+    parser.add_argument(
+        '--dry-run', action='store_true', help='check the spec and print '
+        'the runs; train and test nothing')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Run a benchmark; return ``benchmark.json``'s content (the plan's
+    checks only, with ``--dry-run``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    plan = make_plan(args)
+    trivial = trivial_scores(plan)
+    for name, scores in trivial.items():
+        print(f'gate: {name} must beat ' + ', '.join(
+            f'{split} {v:.2f} + {plan.spec.gate.margin:g}'
+            for split, v in scores.items()))
+    if args.dry_run:
+        execute(plan, dry_run=True)
+        return dict(rows=[r.name for r in plan.rows], trivial=trivial)
+    runs = execute(plan)
+    result = dict(
+        spec=plan.name,
+        command=f'python {TOOL} {shlex.join(argv)}',
+        seeds=plan.seeds,
+        tuning_seeds=list(plan.spec.tuning_seeds),
+        fixed_seed=plan.spec.fixed_seed,
+        splits={
+            s: dict(options=plan.spec.splits[s].options,
+                    label=plan.spec.splits[s].label)
+            for s in plan.splits
+        },
+        cfg_options=plan.cfg_options,
+        metrics=[
+            dict(key=m.key, name=m.name, scale=m.scale) for m in plan.metrics
+        ],
+        **summarise(plan, runs, trivial))
+    os.makedirs(plan.work_dir, exist_ok=True)
+    with open(osp.join(plan.work_dir, 'benchmark.json'), 'w') as f:
+        json.dump(result, f, indent=2)
+    text = markdown(plan, result)
+    with open(osp.join(plan.work_dir, 'benchmark.md'), 'w') as f:
+        f.write(text)
+    plot_curves(plan, runs, osp.join(plan.work_dir, 'curves.png'))
+    print('\n' + text)
+    print(f'written: {osp.join(plan.work_dir, "benchmark.{json,md}")}, '
+          f'{osp.join(plan.work_dir, "curves.png")}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
