@@ -467,3 +467,25 @@ def test_constant_seg_score_is_the_all_background_miou(tmp_path):
     assert 1 < len(ious) < 11  # some digits absent: NaN, not 0
     assert metrics['mIoU'] == pytest.approx(100 * np.mean(ious), abs=0.01)
     assert metrics['mBIoU'] == 0
+
+
+def test_read_curve_puts_val_metrics_at_their_iteration(tmp_path):
+    """A val record's step is 0 or an epoch with log_metric_by_epoch: the
+    metric goes to the iteration of the training record before it."""
+    for run, val_steps in (('20260101_000000', (0, 0)),
+                           ('20260101_000001', (6, 8))):
+        vis = tmp_path / run / 'vis_data'
+        vis.mkdir(parents=True)
+        first = 1 if val_steps[0] == 0 else 5
+        lines = []
+        for step in range(first, first + 4):
+            lines.append(dict(lr=0.1, loss=1.0 / step, step=step))
+            if step % 2 == 0:
+                lines.append(dict(mIoU=float(step), step=val_steps[
+                    (step - first) // 2]))
+        (vis / 'scalars.json').write_text(
+            '\n'.join(json.dumps(line) for line in lines) + '\n')
+    # the second run (resumed at iteration 5) logs iterations as steps
+    assert tool_runs.read_curve(str(tmp_path), 'mIoU') == {
+        2: 2.0, 4: 4.0, 6: 6.0, 8: 8.0}
+    assert tool_runs.read_curve(str(tmp_path), 'loss')[8] == 1 / 8

@@ -25,7 +25,8 @@ Example:
 
 A spec::
 
-    from benchmark import BenchmarkSpec, Gate, Metric, Row, Split
+    from benchmark import (BenchmarkSpec, Gate, Metric, Row,
+                           constant_seg_score)
 
     SPEC = BenchmarkSpec(
         rows=[
