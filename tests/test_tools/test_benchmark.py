@@ -30,8 +30,9 @@ class FakeTools:
         self.work_dir, self.score, self.calls = str(work_dir), score, []
 
     def __call__(self, cmd, log_file):
-        options = (cmd[cmd.index('--cfg-options') + 1:]
-                   if '--cfg-options' in cmd else [])
+        options = (
+            cmd[cmd.index('--cfg-options') +
+                1:] if '--cfg-options' in cmd else [])
         work_dir = cmd[cmd.index('--work-dir') + 1]
         if cmd[1] == 'tools/train.py':
             run = osp.relpath(work_dir, self.work_dir)
@@ -47,11 +48,13 @@ class FakeTools:
             final = self.score(run, 'val')
             with open(osp.join(vis, 'scalars.json'), 'w') as f:
                 for step in (1, 2, 3, 4):
-                    f.write(json.dumps(dict(lr=0.1, loss=1 / step,
-                                            step=step)) + '\n')
+                    f.write(
+                        json.dumps(dict(lr=0.1, loss=1 / step, step=step)) +
+                        '\n')
                     if step % 2 == 0:
-                        f.write(json.dumps(dict(
-                            mIoU=final * step / 4, step=0)) + '\n')
+                        f.write(
+                            json.dumps(dict(mIoU=final * step / 4, step=0)) +
+                            '\n')
         else:
             out = cmd[cmd.index('--dump-metrics') + 1]
             test_dir = osp.relpath(osp.dirname(out), self.work_dir)
@@ -75,9 +78,8 @@ def write_config(tmp_path):
 
 def write_spec(tmp_path, body, name='spec'):
     path = tmp_path / f'{name}.py'
-    path.write_text('from benchmark import *  # noqa\n' +
-                    textwrap.dedent(body).format(config=write_config(tmp_path),
-                                                 tmp=tmp_path))
+    path.write_text('from benchmark import *  # noqa\n' + textwrap.dedent(
+        body).format(config=write_config(tmp_path), tmp=tmp_path))
     return str(path)
 
 
@@ -97,8 +99,11 @@ SPEC = BenchmarkSpec(
     gate=Gate('mIoU', trivial=10.0, margin=5.0),
     loss_key='loss')
 '''
-VAL = dict(teacher=[70], student=[20, 22, 24, 100], kd=[25, 21, 30, 200],
-           kd2=[30, 32, 34, 300])
+VAL = dict(
+    teacher=[70],
+    student=[20, 22, 24, 100],
+    kd=[25, 21, 30, 200],
+    kd2=[30, 32, 34, 300])
 
 
 def score(run, split, heldout_student=(14, 17, 18)):
@@ -158,12 +163,15 @@ def test_numbers_gate_reports_and_reuse(tmp_path, fake):
     ]
     # ... so deltas against the student are not meaningful
     assert not delta2['meaningful']
-    assert not rows['kd2']['results']['heldout']['mIoU']['delta'][
-        'meaningful']
+    assert not rows['kd2']['results']['heldout']['mIoU']['delta']['meaningful']
 
     with open(osp.join(work_dir, 'benchmark.json')) as f:
-        assert json.load(f)['rows']['kd']['results']['val']['mIoU'][
-            'per_seed'] == {'0': 25, '1': 21, '2': 30}
+        assert json.load(
+            f)['rows']['kd']['results']['val']['mIoU']['per_seed'] == {
+                '0': 25,
+                '1': 21,
+                '2': 30
+            }
     with open(osp.join(work_dir, 'benchmark.md')) as f:
         md = f.read()
     assert f'Command: `python tools/analysis_tools/benchmark.py {spec} ' in md
@@ -217,14 +225,13 @@ def test_teacher_checkpoint_per_seed_or_once(tmp_path, fake):
             metrics=[Metric('mIoU')])
         ''')
     tools.score = lambda run, split: 50.0
-    result = benchmark.main([spec, '--work-dir', work_dir,
-                             '--cfg-options', 'x=2'])
+    result = benchmark.main(
+        [spec, '--work-dir', work_dir, '--cfg-options', 'x=2'])
     trains = {c[1]: c[3] for c in tools.calls if c[0] == 'train'}
     teacher = osp.join(work_dir, 'teacher', 'iter_4.pth')
     for seed in (0, 1):
-        assert trains[osp.join(f'seed{seed}', 'kd')] == [
-            'x=2', f'model.teacher_ckpt={teacher}'
-        ]
+        assert trains[osp.join(
+            f'seed{seed}', 'kd')] == ['x=2', f'model.teacher_ckpt={teacher}']
         source = osp.join(work_dir, f'seed{seed}', 'source', 'iter_4.pth')
         assert trains[osp.join(f'seed{seed}', 'adapt')] == [
             'a=1', 'x=2', f'model.source_ckpt={source}'
@@ -245,30 +252,34 @@ def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
     trained = []
 
     def fake_train(config, work_dir, seed, options):
-        trained.append((osp.relpath(work_dir, tmp_path), seed,
-                        tuple(options)))
+        trained.append((osp.relpath(work_dir, tmp_path), seed, tuple(options)))
         return osp.join(work_dir, 'iter_2000.pth')
 
     def fake_test(config, ckpt, work_dir, options):
         run = osp.relpath(work_dir, tmp_path)
         seed = int(run[4]) if run.startswith('seed') else 0
-        base = dict(teacher=70, student=20, bpkd=60, cwd=50)[
-            osp.basename(osp.dirname(ckpt))]
+        base = dict(
+            teacher=70, student=20, bpkd=60,
+            cwd=50)[osp.basename(osp.dirname(ckpt))]
         return dict(mIoU=base + seed, mBIoU=base / 2 + seed)
 
     monkeypatch.setattr(tool_runs, 'train', fake_train)
     monkeypatch.setattr(tool_runs, 'test', fake_test)
     spec = benchmark.load_spec('bpkd_digit-scenes')[2]
     spec.gate.trivial = 8.18  # the all-background mIoU, not recomputed
-    monkeypatch.setattr(benchmark, 'load_spec',
-                        lambda name: ('bpkd_digit-scenes', '', spec))
-    result = benchmark.main(['bpkd_digit-scenes', '--seeds', '0', '2',
-                             '--work-dir', str(tmp_path), '--splits', 'val'])
-    assert [t[:2] for t in trained] == [
-        ('teacher', 0), (osp.join('seed0', 'student'), 0),
-        (osp.join('seed0', 'cwd'), 0), (osp.join('seed0', 'bpkd'), 0),
-        (osp.join('seed2', 'student'), 2), (osp.join('seed2', 'cwd'), 2),
-        (osp.join('seed2', 'bpkd'), 2)]
+    monkeypatch.setattr(benchmark, 'load_spec', lambda name:
+                        ('bpkd_digit-scenes', '', spec))
+    result = benchmark.main([
+        'bpkd_digit-scenes', '--seeds', '0', '2', '--work-dir',
+        str(tmp_path), '--splits', 'val'
+    ])
+    assert [t[:2] for t in trained] == [('teacher', 0),
+                                        (osp.join('seed0', 'student'), 0),
+                                        (osp.join('seed0', 'cwd'), 0),
+                                        (osp.join('seed0', 'bpkd'), 0),
+                                        (osp.join('seed2', 'student'), 2),
+                                        (osp.join('seed2', 'cwd'), 2),
+                                        (osp.join('seed2', 'bpkd'), 2)]
     teacher_ckpt = osp.join(str(tmp_path), 'teacher', 'iter_2000.pth')
     assert trained[-1][2] == (f'model.teacher_ckpt={teacher_ckpt}', )
     bpkd = result['rows']['bpkd']['results']['val']
@@ -277,8 +288,9 @@ def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
     assert bpkd['mIoU']['std'] == pytest.approx(2**0.5)
     assert bpkd['mIoU']['delta']['per_seed'] == {0: 40, 2: 40}
     assert result['gate']['student']['passed']
-    assert result['rows']['teacher']['results']['val']['mIoU'][
-        'per_seed'] == {0: 70}
+    assert result['rows']['teacher']['results']['val']['mIoU']['per_seed'] == {
+        0: 70
+    }
 
 
 def test_unidistill_spec_tests_on_the_heldout_root(tmp_path, monkeypatch):
@@ -302,30 +314,36 @@ def test_unidistill_spec_tests_on_the_heldout_root(tmp_path, monkeypatch):
 
     def fake_test(config, ckpt, work_dir, options):
         tested.append((osp.relpath(work_dir, tmp_path), options))
-        score = dict(teacher_lidar=30, camera_alone=2,
-                     camera_from_lidar=3)[osp.basename(osp.dirname(ckpt))]
+        score = dict(
+            teacher_lidar=30, camera_alone=2,
+            camera_from_lidar=3)[osp.basename(osp.dirname(ckpt))]
         score += 10 * ('heldout' in work_dir)
         seed = int(work_dir.split('seed')[-1][0]) if 'seed' in work_dir else 0
-        return {module.PREFIX + 'mAP': (score + seed) / 100,
-                module.PREFIX + 'NDS': (score + 1) / 100}
+        return {
+            module.PREFIX + 'mAP': (score + seed) / 100,
+            module.PREFIX + 'NDS': (score + 1) / 100
+        }
 
     monkeypatch.setattr(tool_runs, 'train', fake_train)
     monkeypatch.setattr(tool_runs, 'test', fake_test)
     argv = [name, '--seeds', '0', '2', '--work-dir', str(tmp_path)]
-    with pytest.raises(FileNotFoundError,
-                       match=r'simscenes_infos_val.pkl, which does not '
-                       r'exist; make it with: python tools/dataset_'
-                       r'converters/sim_scenes.py'):
+    with pytest.raises(
+            FileNotFoundError,
+            match=r'simscenes_infos_val.pkl, which does not '
+            r'exist; make it with: python tools/dataset_'
+            r'converters/sim_scenes.py'):
         benchmark.main(argv)
     assert not trained
     heldout.mkdir()
     (heldout / 'simscenes_infos_val.pkl').write_bytes(b'')
     result = benchmark.main(argv)
-    assert [t[:2] for t in trained] == [
-        ('teacher_lidar', 0), (osp.join('seed0', 'camera_alone'), 0),
-        (osp.join('seed0', 'camera_from_lidar'), 0),
-        (osp.join('seed2', 'camera_alone'), 2),
-        (osp.join('seed2', 'camera_from_lidar'), 2)]
+    assert [t[:2] for t in trained] == [('teacher_lidar', 0),
+                                        (osp.join('seed0', 'camera_alone'), 0),
+                                        (osp.join('seed0',
+                                                  'camera_from_lidar'), 0),
+                                        (osp.join('seed2', 'camera_alone'), 2),
+                                        (osp.join('seed2',
+                                                  'camera_from_lidar'), 2)]
     teacher_ckpt = osp.join(str(tmp_path), 'teacher_lidar', 'epoch_20.pth')
     assert trained[-1][2] == [f'model.teacher_ckpt={teacher_ckpt}']
     root = str(heldout) + '/'
@@ -338,20 +356,24 @@ def test_unidistill_spec_tests_on_the_heldout_root(tmp_path, monkeypatch):
             [f'model.teacher_ckpt={teacher_ckpt}'] + heldout_options) in tested
     assert (osp.join('seed2', 'camera_alone'), []) in tested
     rows = result['rows']
-    distilled = rows['camera_from_lidar']['results']['heldout'][
-        module.PREFIX + 'mAP']
+    distilled = rows['camera_from_lidar']['results']['heldout'][module.PREFIX +
+                                                                'mAP']
     assert distilled['per_seed'] == {0: 13, 2: 15} and distilled['mean'] == 14
     assert distilled['delta']['per_seed'] == pytest.approx({0: 1, 2: 1})
-    assert rows['camera_alone']['results']['val'][module.PREFIX + 'mAP'][
-        'per_seed'] == {0: 2, 2: 4}
-    assert rows['teacher_lidar']['results']['heldout'][
-        module.PREFIX + 'mAP']['per_seed'] == {0: pytest.approx(40)}
+    assert rows['camera_alone']['results']['val'][module.PREFIX +
+                                                  'mAP']['per_seed'] == {
+                                                      0: 2,
+                                                      2: 4
+                                                  }
+    assert rows['teacher_lidar']['results']['heldout'][module.PREFIX +
+                                                       'mAP']['per_seed'] == {
+                                                           0: pytest.approx(40)
+                                                       }
     assert result['gate']['camera_alone']['passed']
 
 
 BAD_SPECS = {
-    'missing config': ("Row('a', 'configs/nope.py')",
-                       FileNotFoundError,
+    'missing config': ("Row('a', 'configs/nope.py')", FileNotFoundError,
                        r"row 'a': config configs/nope.py does not exist"),
     'duplicate rows': ("Row('a', {config!r}), Row('a', {config!r})",
                        ValueError, r"duplicate row name 'a'"),
@@ -359,9 +381,9 @@ BAD_SPECS = {
                         r"row 'a': teacher 't' is not a row of the spec"),
     'missing baseline': ("Row('a', {config!r}, baseline='b')", ValueError,
                          r"row 'a': baseline 'b' is not a row"),
-    'teacher cycle': ("Row('a', {config!r}, teacher='b'), "
-                      "Row('b', {config!r}, teacher='a')", ValueError,
-                      r'cycle: a -> b -> a'),
+    'teacher cycle':
+    ("Row('a', {config!r}, teacher='b'), "
+     "Row('b', {config!r}, teacher='a')", ValueError, r'cycle: a -> b -> a'),
 }
 
 
@@ -369,7 +391,8 @@ BAD_SPECS = {
 def test_bad_rows_fail_before_training(tmp_path, fake, case):
     tools, work_dir = fake
     rows, error, match = BAD_SPECS[case]
-    spec = write_spec(tmp_path, f'''
+    spec = write_spec(
+        tmp_path, f'''
         SPEC = BenchmarkSpec(rows=[{rows}], metrics=[Metric('mIoU')])
         ''')
     with pytest.raises(error, match=match):
@@ -392,24 +415,28 @@ def test_bad_rows_fail_before_training(tmp_path, fake, case):
     (['--splits', 'val'], dict(gate="Gate('mDice')"), ValueError,
      r"gate metric 'mDice' is not one of the spec's metrics \(mIoU\)"),
     (['--splits', 'val'],
-     dict(metrics="[Metric('mIoU'), Metric('mDice')]",
-          gate="Gate('mDice', trivial=lambda cfg: dict(mIoU=8., aAcc=9.))"),
+     dict(
+         metrics="[Metric('mIoU'), Metric('mDice')]",
+         gate="Gate('mDice', trivial=lambda cfg: dict(mIoU=8., aAcc=9.))"),
      KeyError, r"produces \['aAcc', 'mIoU'\], not \['mDice'\]"),
-    (['--splits', 'val', '--ckpt', 'a=x.pth'], {}, ValueError,
-     r"--ckpt a=x.pth: row 'a' is not a row trained once"),
+    (['--splits', 'val', '--ckpt', 'a=x.pth'
+      ], {}, ValueError, r"--ckpt a=x.pth: row 'a' is not a row trained once"),
     (['--splits', 'val', '--rows', 'a', '--ckpt', 't=x.pth'],
      dict(rows="[Row('a', {config!r}), Row('t', {config!r}, per_seed=False)]"),
      ValueError, r"--ckpt t=x.pth: row 't' is not among the rows run \(a\)"),
-    (['--splits', 'val', '--cfg-options', 'x'], {}, ValueError,
-     r"--cfg-options takes key=value, got 'x'"),
+    (['--splits', 'val', '--cfg-options', 'x'
+      ], {}, ValueError, r"--cfg-options takes key=value, got 'x'"),
 ])
 def test_bad_input_fails_before_training(tmp_path, fake, argv, spec_args,
                                          error, match):
     tools, work_dir = fake
     spec_args = dict(
-        dict(rows="[Row('a', {config!r}, gate=True)]",
-             metrics="[Metric('mIoU')]", gate="Gate('mIoU')"), **spec_args)
-    spec = write_spec(tmp_path, '''
+        dict(
+            rows="[Row('a', {config!r}, gate=True)]",
+            metrics="[Metric('mIoU')]",
+            gate="Gate('mIoU')"), **spec_args)
+    spec = write_spec(
+        tmp_path, '''
         SPEC = BenchmarkSpec(
             splits=dict(val=Split(), held=Split(
                 requires=['{tmp}/missing.pkl'], hint='python make_it.py')),
@@ -430,9 +457,10 @@ def test_a_metric_the_evaluator_lacks_stops_before_the_next_training(
             metrics=[Metric('mIoU'), Metric('mDice')],
             gate=Gate('mDice', trivial=0.0))
         ''')
-    with pytest.raises(KeyError,
-                       match=re.escape("split 'val': the evaluator produced "
-                                       "['aAcc', 'mIoU'], not ['mDice']")):
+    with pytest.raises(
+            KeyError,
+            match=re.escape("split 'val': the evaluator produced "
+                            "['aAcc', 'mIoU'], not ['mDice']")):
         benchmark.main([spec, '--work-dir', work_dir])
     assert [c[0] for c in tools.calls] == ['train', 'test']
 
@@ -472,8 +500,8 @@ def test_constant_seg_score_is_the_all_background_miou(tmp_path):
 def test_read_curve_puts_val_metrics_at_their_iteration(tmp_path):
     """A val record's step is 0 or an epoch with log_metric_by_epoch: the
     metric goes to the iteration of the training record before it."""
-    for run, val_steps in (('20260101_000000', (0, 0)),
-                           ('20260101_000001', (6, 8))):
+    for run, val_steps in (('20260101_000000', (0, 0)), ('20260101_000001',
+                                                         (6, 8))):
         vis = tmp_path / run / 'vis_data'
         vis.mkdir(parents=True)
         first = 1 if val_steps[0] == 0 else 5
@@ -481,11 +509,16 @@ def test_read_curve_puts_val_metrics_at_their_iteration(tmp_path):
         for step in range(first, first + 4):
             lines.append(dict(lr=0.1, loss=1.0 / step, step=step))
             if step % 2 == 0:
-                lines.append(dict(mIoU=float(step), step=val_steps[
-                    (step - first) // 2]))
-        (vis / 'scalars.json').write_text(
-            '\n'.join(json.dumps(line) for line in lines) + '\n')
+                lines.append(
+                    dict(
+                        mIoU=float(step), step=val_steps[(step - first) // 2]))
+        (vis / 'scalars.json').write_text('\n'.join(
+            json.dumps(line) for line in lines) + '\n')
     # the second run (resumed at iteration 5) logs iterations as steps
     assert tool_runs.read_curve(str(tmp_path), 'mIoU') == {
-        2: 2.0, 4: 4.0, 6: 6.0, 8: 8.0}
+        2: 2.0,
+        4: 4.0,
+        6: 6.0,
+        8: 8.0
+    }
     assert tool_runs.read_curve(str(tmp_path), 'loss')[8] == 1 / 8

@@ -226,8 +226,8 @@ def constant_seg_score(label: int = 0) -> Callable:
         init_default_scope(cfg.get('default_scope', 'mmseg'))
         loader = Runner.build_dataloader(cfg.test_dataloader)
         evaluator = cfg.test_evaluator
-        evaluator = Evaluator(evaluator if isinstance(evaluator, list) else
-                              [evaluator])
+        evaluator = Evaluator(
+            evaluator if isinstance(evaluator, list) else [evaluator])
         evaluator.dataset_meta = loader.dataset.metainfo
         for batch in loader:
             for sample in batch['data_samples']:
@@ -536,8 +536,7 @@ def trivial_scores(plan: Plan) -> Dict[str, Dict[str, float]]:
                 _parse_options(row.options + plan.cfg_options +
                                plan.spec.splits[split].options))
             # rows of one test set and evaluator share the evaluation
-            key = repr((cfg.get('test_dataloader'),
-                        cfg.get('test_evaluator')))
+            key = repr((cfg.get('test_dataloader'), cfg.get('test_evaluator')))
             if key not in cache:
                 cwd = os.getcwd()
                 os.chdir(tool_runs.ROOT)  # relative roots, as the tools
@@ -641,8 +640,10 @@ def _values(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
     """``{seed: display value}``; a row run once: ``{fixed_seed: value}``."""
     if not plan.per_seed(row):
         run = runs[row.name][None]
-        return {plan.spec.fixed_seed: run['splits'][split][metric.key] *
-                metric.scale}
+        return {
+            plan.spec.fixed_seed:
+            run['splits'][split][metric.key] * metric.scale
+        }
     return {
         seed: runs[row.name][seed]['splits'][split][metric.key] * metric.scale
         for seed in seeds
@@ -683,8 +684,7 @@ def _delta(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
 
     def at(values, seed):
         # a row run once gives its one value to every seed
-        return values[seed] if seed in values else next(iter(
-            values.values()))
+        return values[seed] if seed in values else next(iter(values.values()))
 
     per_seed = {seed: at(mine, seed) - at(theirs, seed) for seed in seeds}
     deltas = list(per_seed.values())
@@ -731,8 +731,8 @@ def summarise(plan: Plan, runs: dict, trivial: dict) -> dict:
             for metric in plan.metrics:
                 values = _values(plan, runs, row, split, metric, plan.seeds)
                 mean, std = _mean_std(list(values.values()))
-                entry = dict(per_seed=values, mean=mean, std=std,
-                             n=len(values))
+                entry = dict(
+                    per_seed=values, mean=mean, std=std, n=len(values))
                 if plan.per_seed(row) and plan.spec.tuning_seeds:
                     entry['tuning'] = _values(plan, runs, row, split, metric,
                                               plan.spec.tuning_seeds)
@@ -784,9 +784,8 @@ def markdown(plan: Plan, result: dict) -> str:
     tuning = ', '.join(map(str, spec.tuning_seeds))
     lines += [
         f'Seeds: {", ".join(map(str, plan.seeds))}' +
-        (f'; tuning seeds {tuning} (shown apart, never in the means)'
-         if tuning else '') +
-        f'; rows trained once use seed {spec.fixed_seed}.', ''
+        (f'; tuning seeds {tuning} (shown apart, never in the means)' if tuning
+         else '') + f'; rows trained once use seed {spec.fixed_seed}.', ''
     ]
     if result['gate']:
         gate = spec.gate
@@ -810,10 +809,11 @@ def markdown(plan: Plan, result: dict) -> str:
         lines += [f'## {split}' + (f': {label}' if label else ''), '']
         header = ['row', 'gate']
         for name in names:
-            header += [f'{name} seeds {seeds}', f'{name} mean +- std',
-                       f'{name} delta vs baseline']
-        lines += ['| ' + ' | '.join(header) + ' |',
-                  '|---' * len(header) + '|']
+            header += [
+                f'{name} seeds {seeds}', f'{name} mean +- std',
+                f'{name} delta vs baseline'
+            ]
+        lines += ['| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|']
         for row_name, row in result['rows'].items():
             label = row['label']
             if not row['per_seed']:
@@ -829,38 +829,42 @@ def markdown(plan: Plan, result: dict) -> str:
                     _fmt(v) for v in entry['per_seed'].values()))
                 cells.append(
                     _fmt(entry['mean']) +
-                    ('' if entry['std'] is None else
-                     f' +- {entry["std"]:.2f}'))
+                    ('' if entry['std'] is None else f' +- {entry["std"]:.2f}')
+                )
                 delta = entry.get('delta')
-                cells.append('' if delta is None else
-                             f'vs {delta["baseline"]}: ' + _delta_cell(delta))
+                cells.append('' if delta is
+                             None else f'vs {delta["baseline"]}: ' +
+                             _delta_cell(delta))
             lines.append('| ' + ' | '.join(cells) + ' |')
         lines.append('')
         tuned = [(n, r) for n, r in result['rows'].items()
                  if 'tuning' in r['results'][split][plan.metrics[0].key]]
         if tuned:
-            lines += [f'Tuning seeds {tuning} ({split}; not in the means):',
-                      '']
+            lines += [
+                f'Tuning seeds {tuning} ({split}; not in the means):', ''
+            ]
             header = ['row'] + [
                 f'{m.name} seed {s}' for m in plan.metrics
                 for s in spec.tuning_seeds
             ]
-            lines += ['| ' + ' | '.join(header) + ' |',
-                      '|---' * len(header) + '|']
+            lines += [
+                '| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|'
+            ]
             for name, row in tuned:
                 cells = [row['label']]
                 for metric in plan.metrics:
                     entry = row['results'][split][metric.key]
                     delta = entry.get('delta', {}).get('tuning', {})
                     cells += [
-                        _fmt(v) + (f' ({_fmt(delta[s], True)})'
-                                   if s in delta else '')
+                        _fmt(v) +
+                        (f' ({_fmt(delta[s], True)})' if s in delta else '')
                         for s, v in entry['tuning'].items()
                     ]
                 lines.append('| ' + ' | '.join(cells) + ' |')
             lines.append('')
     lines += [
-        'Notes:', '',
+        'Notes:',
+        '',
         '- mean +- std over the reported seeds (std with ddof=1); a row '
         'trained once shows its one run.',
         '- delta: paired per-seed difference row - baseline (same seed; a '
@@ -884,8 +888,8 @@ def _band(curves: List[dict]):
     """Mean, min and max over the curves at every x any of them has."""
     xs = sorted({x for curve in curves for x in curve})
     at = [[c[x] for c in curves if x in c] for x in xs]
-    return (xs, [sum(v) / len(v) for v in at], [min(v) for v in at],
-            [max(v) for v in at])
+    return (xs, [sum(v) / len(v)
+                 for v in at], [min(v) for v in at], [max(v) for v in at])
 
 
 def plot_curves(plan: Plan, runs: dict, path: str) -> None:
@@ -897,8 +901,8 @@ def plot_curves(plan: Plan, runs: dict, path: str) -> None:
     panels = [(plan.curve_metric.key, plan.curve_metric.scale,
                f'val {plan.curve_metric.name}')]
     if plan.spec.loss_key:
-        panels.append((plan.spec.loss_key, 1.0,
-                       f'training {plan.spec.loss_key}'))
+        panels.append(
+            (plan.spec.loss_key, 1.0, f'training {plan.spec.loss_key}'))
     fig, axes = plt.subplots(
         1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
     for ax, (key, scale, title) in zip(axes[0], panels):
@@ -916,8 +920,12 @@ def plot_curves(plan: Plan, runs: dict, path: str) -> None:
             if not curves:
                 continue
             xs, mean, low, high = _band(curves)
-            line, = ax.plot(xs, mean, 'o-' if key == plan.curve_metric.key
-                            else '-', ms=3, label=row.label)
+            line, = ax.plot(
+                xs,
+                mean,
+                'o-' if key == plan.curve_metric.key else '-',
+                ms=3,
+                label=row.label)
             ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2)
             drawn = True
         ax.set(xlabel='iteration', title=title)
@@ -927,8 +935,12 @@ def plot_curves(plan: Plan, runs: dict, path: str) -> None:
             if key != plan.curve_metric.key and ax.get_ylim()[0] > 0:
                 ax.set_yscale('log')  # a loss, over decades
         else:
-            ax.text(0.5, 0.5, f'no {key} in the runs\' scalars.json',
-                    ha='center', transform=ax.transAxes)
+            ax.text(
+                0.5,
+                0.5,
+                f'no {key} in the runs\' scalars.json',
+                ha='center',
+                transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -940,27 +952,40 @@ def plot_curves(plan: Plan, runs: dict, path: str) -> None:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        'spec', help='a spec name (tools/analysis_tools/benchmarks/'
+        'spec',
+        help='a spec name (tools/analysis_tools/benchmarks/'
         '<name>.py) or a path to a spec file')
     parser.add_argument(
-        '--seeds', type=int, nargs='*', help='reported seeds (default: the '
+        '--seeds',
+        type=int,
+        nargs='*',
+        help='reported seeds (default: the '
         'spec\'s)')
     parser.add_argument(
         '--work-dir', help='default: work_dirs/benchmark_<spec>')
     parser.add_argument(
-        '--rows', nargs='+', help='only these rows (with their teachers, '
+        '--rows',
+        nargs='+',
+        help='only these rows (with their teachers, '
         'checkpoints and baselines)')
+    parser.add_argument('--splits', nargs='+', help='only these test splits')
     parser.add_argument(
-        '--splits', nargs='+', help='only these test splits')
-    parser.add_argument(
-        '--cfg-options', nargs='+', default=[], help='key=value overrides of '
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='key=value overrides of '
         'every train and test run')
     parser.add_argument(
-        '--ckpt', nargs='+', default=[], metavar='ROW=PATH',
+        '--ckpt',
+        nargs='+',
+        default=[],
+        metavar='ROW=PATH',
         help='use this checkpoint for a row trained once instead of '
         'training it')
     parser.add_argument(
-        '--dry-run', action='store_true', help='check the spec and print '
+        '--dry-run',
+        action='store_true',
+        help='check the spec and print '
         'the runs; train and test nothing')
     return parser.parse_args(argv)
 
@@ -973,9 +998,9 @@ def main(argv=None):
     plan = make_plan(args)
     trivial = trivial_scores(plan)
     for name, scores in trivial.items():
-        print(f'gate: {name} must beat ' + ', '.join(
-            f'{split} {v:.2f} + {plan.spec.gate.margin:g}'
-            for split, v in scores.items()))
+        print(f'gate: {name} must beat ' +
+              ', '.join(f'{split} {v:.2f} + {plan.spec.gate.margin:g}'
+                        for split, v in scores.items()))
     if args.dry_run:
         execute(plan, dry_run=True)
         return dict(rows=[r.name for r in plan.rows], trivial=trivial)
@@ -987,8 +1012,10 @@ def main(argv=None):
         tuning_seeds=list(plan.spec.tuning_seeds),
         fixed_seed=plan.spec.fixed_seed,
         splits={
-            s: dict(options=plan.spec.splits[s].options,
-                    label=plan.spec.splits[s].label)
+            s:
+            dict(
+                options=plan.spec.splits[s].options,
+                label=plan.spec.splits[s].label)
             for s in plan.splits
         },
         cfg_options=plan.cfg_options,

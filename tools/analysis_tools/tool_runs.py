@@ -32,8 +32,8 @@ def run(cmd, log_file):
             tail = log.read()[-3000:]
         raise RuntimeError(f'command failed ({proc.returncode}), see '
                            f'{log_file}:\n{tail}')
-    print(f'  done in {time.time() - start:.0f} s, log: {log_file}',
-          flush=True)
+    print(
+        f'  done in {time.time() - start:.0f} s, log: {log_file}', flush=True)
 
 
 def final_checkpoint(config, options=()):

@@ -25,12 +25,21 @@ HELDOUT_SEED = 100
 SPEC = BenchmarkSpec(
     title='DigitScenes: BPKD against CWD and the student alone',
     rows=[
-        Row('teacher', TEACHER, per_seed=False, gate=True,
+        Row('teacher',
+            TEACHER,
+            per_seed=False,
+            gate=True,
             label='teacher (R18 w32)'),
         Row('student', STUDENT, gate=True, label='student alone (R18 w8)'),
-        Row('cwd', CWD, teacher='teacher', baseline='student',
+        Row('cwd',
+            CWD,
+            teacher='teacher',
+            baseline='student',
             label='CWD student'),
-        Row('bpkd', BPKD, teacher='teacher', baseline='student',
+        Row('bpkd',
+            BPKD,
+            teacher='teacher',
+            baseline='student',
             label='BPKD student'),
     ],
     seeds=[0, 1, 2],
@@ -38,7 +47,7 @@ SPEC = BenchmarkSpec(
     metrics=[Metric('mIoU'), Metric('mBIoU')],
     splits={
         'val':
-        Split(label='DigitScenes val (200 canvases)'),
+        Split(label='DigitScenes val'),
         'heldout':
         Split(
             options=[
@@ -54,5 +63,7 @@ SPEC = BenchmarkSpec(
     # beat that by 5 points for a delta against it to mean anything
     gate=Gate('mIoU', trivial=constant_seg_score(0), margin=5.0),
     loss_key='decode.loss_ce',
-    notes=['loss: decode.loss_ce, the task loss, comparable with and '
-           'without distillation.'])
+    notes=[
+        'loss: decode.loss_ce, the task loss, comparable with and '
+        'without distillation.'
+    ])

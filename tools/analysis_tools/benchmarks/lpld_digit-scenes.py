@@ -14,8 +14,8 @@ of the domain gap, and what adaptation forgets).
 from benchmark import BenchmarkSpec, Gate, Metric, Row, Split
 
 CONFIGS = 'configs/lpld/'
-SOURCE = (CONFIGS +
-          'source_faster-rcnn_r18_fpn_3k_digit-scenes-clean2shifted.py')
+SOURCE = (
+    CONFIGS + 'source_faster-rcnn_r18_fpn_3k_digit-scenes-clean2shifted.py')
 HPL = CONFIGS + 'hpl_faster-rcnn_r18_fpn_digit-scenes-clean2shifted.py'
 LPLD = CONFIGS + 'lpld_faster-rcnn_r18_fpn_digit-scenes-clean2shifted.py'
 HELDOUT_ROOT = 'data/digit_scenes_shifted_heldout/'
@@ -25,12 +25,24 @@ SPEC = BenchmarkSpec(
     title='LPLD on DigitScenes clean -> shifted, COCO AP50 (%)',
     rows=[
         Row('source', SOURCE, per_seed=False, report=False),
-        Row('source_only', SOURCE, test_only=True, checkpoint='source',
-            gate=True, label='source only'),
-        Row('hpl', HPL, teacher='source', teacher_key='model.source_ckpt',
-            baseline='source_only', label='HPL-only mean teacher'),
-        Row('lpld', LPLD, teacher='source', teacher_key='model.source_ckpt',
-            baseline='hpl', label='LPLD'),
+        Row('source_only',
+            SOURCE,
+            test_only=True,
+            checkpoint='source',
+            gate=True,
+            label='source only'),
+        Row('hpl',
+            HPL,
+            teacher='source',
+            teacher_key='model.source_ckpt',
+            baseline='source_only',
+            label='HPL-only mean teacher'),
+        Row('lpld',
+            LPLD,
+            teacher='source',
+            teacher_key='model.source_ckpt',
+            baseline='hpl',
+            label='LPLD'),
     ],
     seeds=[0, 1, 2],
     fixed_seed=0,

@@ -21,8 +21,8 @@ from benchmark import BenchmarkSpec, Gate, Metric, Row, Split
 CONFIGS = 'configs/unidistill/'
 LIDAR = CONFIGS + 'bev-lidar_pillar08_second-secfpn_20e_simscenes.py'
 CAMERA = CONFIGS + 'bev-camera_r18-lss_second-secfpn_20e_simscenes.py'
-FUSION = (CONFIGS +
-          'bev-fusion_r18-lss_pillar08_second-secfpn_20e_simscenes.py')
+FUSION = (
+    CONFIGS + 'bev-fusion_r18-lss_pillar08_second-secfpn_20e_simscenes.py')
 MODELS = dict(lidar=LIDAR, camera=CAMERA, fusion=FUSION)
 HELDOUT_ROOT = 'data/simscenes_heldout/'
 PREFIX = 'NuScenes metric/pred_instances_3d_NuScenes/'
@@ -54,8 +54,11 @@ rows += [
     for m in ('camera', 'lidar')
 ]
 rows += [
-    Row(f'{s}_from_{t}', distill_config(s, t), teacher=f'teacher_{t}',
-        baseline=f'{s}_alone', label=f'{s} <- {t}') for s, t in PATHS
+    Row(f'{s}_from_{t}',
+        distill_config(s, t),
+        teacher=f'teacher_{t}',
+        baseline=f'{s}_alone',
+        label=f'{s} <- {t}') for s, t in PATHS
 ]
 
 SPEC = BenchmarkSpec(
@@ -82,5 +85,7 @@ SPEC = BenchmarkSpec(
     },
     # no detections score 0 mAP; a student alone must detect something
     gate=Gate('mAP', trivial=0.0, margin=1.0),
-    notes=['4 of nuScenes\' 10 classes never occur in SimScenes, so mAP is '
-           'at most 60.'])
+    notes=[
+        '4 of nuScenes\' 10 classes never occur in SimScenes, so mAP is '
+        'at most 60.'
+    ])
