@@ -77,3 +77,47 @@ def test_bpkd_config_trains_on_standin(name, tmp_path):
     # random rectangles always have boundaries: both losses are positive
     assert edge > 0 and body > 0
     assert runner.iter == 2
+
+
+DIGIT256 = 'configs/bpkd/bpkd_fcn-r50w16_fcn-r18w8_2k_digit-scenes256-128x128'
+
+
+def test_digit_scenes_256_setting():
+    """The demo's and the benchmark's BPKD setting: the references' formula
+    by default, mmkd's options only in the ``_mmkd-options`` config; the
+    student's recipe (background weight 0.1) shared by the teacher and the
+    CWD student; 128 px crops of 256 px canvases, tested whole."""
+    ref = Config.fromfile(osp.join(ROOT, DIGIT256 + '.py'))
+    alt = Config.fromfile(osp.join(ROOT, DIGIT256 + '_mmkd-options.py'))
+    cwd = Config.fromfile(
+        osp.join(
+            ROOT, 'configs/cwd/cwd_logits_fcn-r50w16_fcn-r18w8_2k_'
+            'digit-scenes256-128x128.py'))
+    teacher = Config.fromfile(ref.model.teacher.cfg_path)
+    for loss in ('edge', 'body'):
+        keys = set(ref.model.losses[loss]) - {'type', 'student', 'teacher'}
+        assert keys == ({'tau', 'alpha', 'kernel_size', 'loss_weight'}
+                        if loss == 'edge' else
+                        {'tau', 'kernel_size', 'loss_weight'})
+        assert ref.model.losses[loss].kernel_size == 5
+        changed = {
+            k: v
+            for k, v in alt.model.losses[loss].items()
+            if ref.model.losses[loss].get(k) != v
+        }
+        expected = dict(edge_order='detect_then_onehot', ignore_mode='inside')
+        if loss == 'edge':
+            expected['class_reduction'] = 'mean'
+        assert changed == expected
+    weights = [0.1] + [1.0] * 10
+    for cfg in (ref.model.student, cwd.model.student, teacher.model):
+        assert cfg.decode_head.loss_decode.class_weight == weights
+    assert teacher.model.backbone.depth == 50
+    assert ref.model.student.backbone.depth == 18
+    crop = [t for t in ref.train_dataloader.dataset.pipeline
+            if t['type'] == 'RandomCrop'][0]
+    assert tuple(crop['crop_size']) == (128, 128)
+    for loader in ('train_dataloader', 'test_dataloader'):
+        dataset = ref[loader].dataset
+        assert dataset.generate_cfg == dict(img_size=256, seed=0)
+        assert dataset.data_root == 'data/digit_scenes_256/'

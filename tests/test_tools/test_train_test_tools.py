@@ -418,6 +418,11 @@ def test_demo_end_to_end(setup):
         *[f'{loader}.dataset.data_root={data}'
           for loader in ('train_dataloader', 'val_dataloader',
                          'test_dataloader')],
+        # the tiny 128 px data as they are (the demo's configs would
+        # generate 256 px canvases there)
+        *[f'{loader}.dataset.auto_generate=False'
+          for loader in ('train_dataloader', 'val_dataloader',
+                         'test_dataloader')],
         *[f'{loader}.batch_size=2'
           for loader in ('train_dataloader', 'val_dataloader',
                          'test_dataloader')])
