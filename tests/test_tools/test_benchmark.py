@@ -377,8 +377,9 @@ def test_teacher_checkpoint_per_seed_or_once(tmp_path, fake):
 
 def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
     """The BPKD spec (ported from benchmark_demo): one shared teacher, per
-    seed the student, CWD and BPKD, each distilled one against the
-    student."""
+    seed the student, CWD and the two BPKD students, each distilled one
+    against the student, and BPKD against CWD and its mmkd options against
+    it, paired per seed."""
     trained = []
 
     def fake_train(config, work_dir, seed, options):
@@ -389,8 +390,10 @@ def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
         run = osp.relpath(work_dir, tmp_path)
         seed = int(run[4]) if run.startswith('seed') else 0
         base = dict(
-            teacher=70, student=20, bpkd=60,
-            cwd=50)[osp.basename(osp.dirname(ckpt))]
+            teacher=70, student=20, bpkd=60, cwd=50,
+            bpkd_mmkd=61)[osp.basename(osp.dirname(ckpt))]
+        # BPKD's lead over CWD grows with the seed: 10, 12
+        base += seed if osp.basename(osp.dirname(ckpt)) == 'bpkd' else 0
         return dict(mIoU=base + seed, mBIoU=base / 2 + seed)
 
     monkeypatch.setattr(tool_runs, 'train', fake_train)
@@ -400,27 +403,38 @@ def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, 'load_spec', lambda name:
                         ('bpkd_digit-scenes', '', spec))
     result = benchmark.main([
-        'bpkd_digit-scenes', '--seeds', '0', '2', '--work-dir',
+        'bpkd_digit-scenes', '--seeds', '1', '3', '--work-dir',
         str(tmp_path), '--splits', 'val'
     ])
-    assert [t[:2] for t in trained] == [('teacher', 0),
-                                        (osp.join('seed0', 'student'), 0),
-                                        (osp.join('seed0', 'cwd'), 0),
-                                        (osp.join('seed0', 'bpkd'), 0),
-                                        (osp.join('seed2', 'student'), 2),
-                                        (osp.join('seed2', 'cwd'), 2),
-                                        (osp.join('seed2', 'bpkd'), 2)]
+    students = ('student', 'cwd', 'bpkd', 'bpkd_mmkd')
+    assert [t[:2] for t in trained
+            ] == [('teacher', 0)] + [(osp.join(f'seed{s}', row), s)
+                                     for s in [1, 3] + list(spec.tuning_seeds)
+                                     for row in students]
     teacher_ckpt = osp.join(str(tmp_path), 'teacher', 'iter_2000.pth')
     assert trained[-1][2] == (f'model.teacher_ckpt={teacher_ckpt}', )
     bpkd = result['rows']['bpkd']['results']['val']
-    assert bpkd['mIoU']['per_seed'] == {0: 60, 2: 62}
-    assert bpkd['mIoU']['mean'] == 61 and bpkd['mBIoU']['mean'] == 31
-    assert bpkd['mIoU']['std'] == pytest.approx(2**0.5)
-    assert bpkd['mIoU']['delta']['per_seed'] == {0: 40, 2: 40}
+    assert bpkd['mIoU']['per_seed'] == {1: 62, 3: 66}
+    assert bpkd['mIoU']['mean'] == 64 and bpkd['mBIoU']['mean'] == 33
+    assert bpkd['mIoU']['std'] == pytest.approx(8**0.5)
+    assert bpkd['mIoU']['delta']['per_seed'] == {1: 41, 3: 43}
     assert result['gate']['student']['passed']
     assert result['rows']['teacher']['results']['val']['mIoU']['per_seed'] == {
         0: 70
     }
+    comparisons = result['comparisons']['val']
+    assert [(c['row'], c['reference'])
+            for c in comparisons] == [('bpkd', 'cwd'), ('bpkd_mmkd', 'bpkd')]
+    # bpkd - cwd: 62 - 51, 66 - 53; |12| > BPKD's std 2.83: up
+    vs_cwd = comparisons[0]['results']['mIoU']
+    assert vs_cwd['per_seed'] == {1: 11, 3: 13}
+    assert (vs_cwd['mean'], vs_cwd['verdict']) == (12, 'up')
+    assert vs_cwd['meaningful']
+    # bpkd_mmkd - bpkd: 62 - 62, 64 - 66; |-1| <= 2.83: a tie
+    vs_bpkd = comparisons[1]['results']['mIoU']
+    assert vs_bpkd['per_seed'] == {1: 0, 3: -2}
+    assert (vs_bpkd['up'], vs_bpkd['down'], vs_bpkd['verdict']) == (0, 1,
+                                                                    'tie')
 
 
 def test_unidistill_spec_tests_on_the_heldout_root(tmp_path, monkeypatch):
