@@ -206,6 +206,136 @@ def test_gate_passes_on_every_seed_and_split(tmp_path, monkeypatch):
     assert list(result['rows']) == ['teacher', 'student', 'kd']
 
 
+# kd2 against kd, kd against the teacher trained once, the gated student
+# (which fails on the held-out split) against the teacher
+COMPARISONS = SPEC.replace(
+    "    loss_key='loss')",
+    "    comparisons=[('kd2', 'kd'), ('kd', 'teacher'), "
+    "('student', 'teacher')],\n    loss_key='loss')")
+
+
+def test_comparisons_paired_deltas_and_reports(tmp_path, fake):
+    tools, work_dir = fake
+    spec = write_spec(tmp_path, COMPARISONS)
+    result = benchmark.main([spec, '--work-dir', work_dir])
+    val = result['comparisons']['val']
+    assert [(c['row'], c['reference'])
+            for c in val] == [('kd2', 'kd'), ('kd', 'teacher'),
+                              ('student', 'teacher')]
+    # kd2 - kd per seed: 30-25, 32-21, 34-30; |6.67| > kd's std 4.51: up
+    kd2 = val[0]['results']['mIoU']
+    assert kd2['per_seed'] == {0: 5, 1: 11, 2: 4}
+    assert kd2['mean'] == pytest.approx(20 / 3)
+    assert kd2['std'] == pytest.approx(np.std([5, 11, 4], ddof=1))
+    assert (kd2['up'], kd2['down'], kd2['n']) == (3, 0, 3)
+    assert kd2['tie_tolerance'] == pytest.approx(np.std([25, 21, 30], ddof=1))
+    assert kd2['verdict'] == 'up'
+    assert kd2['tuning'] == {7: 100}  # 300 - 200, apart
+    # neither is gated: meaningful although the student failed its gate
+    assert kd2['meaningful'] and kd2['failed_gate'] == []
+    # the teacher trained once gives its one value (70) to every seed
+    kd = val[1]['results']['mIoU']
+    assert kd['per_seed'] == {0: -45, 1: -49, 2: -40}
+    assert (kd['up'], kd['down'], kd['verdict']) == (0, 3, 'down')
+    # the compared row itself failed the gate: not meaningful
+    student = result['comparisons']['heldout'][2]['results']['mIoU']
+    assert student['per_seed'] == {0: 14 - 60, 1: 17 - 60, 2: 18 - 60}
+    assert not student['meaningful']
+    assert student['failed_gate'] == ['student']
+    # the same numbers as a row's delta against its baseline
+    delta = result['rows']['kd']['results']['val']['mIoU']['delta']
+    assert delta['failed_gate'] == ['student'] and not delta['meaningful']
+
+    with open(osp.join(work_dir, 'benchmark.json')) as f:
+        saved = json.load(f)['comparisons']
+    assert saved['heldout'][0]['results']['mIoU']['per_seed'] == {
+        '0': 5,
+        '1': 11,
+        '2': 4
+    }
+    with open(osp.join(work_dir, 'benchmark.md')) as f:
+        md = f.read()
+    header = ('| row vs reference | mIoU delta mean +- std | mIoU per-seed '
+              'deltas | mIoU up/down | mIoU verdict |')
+    assert md.count(header) == 2  # one table per split
+    assert '| kd2 vs kd | +6.67 +- 3.79 | +5.00 / +11.00 / +4.00 | 3/0 | ' \
+        '**up** |' in md
+    assert '| kd vs teacher | -44.67 +- 4.51 | -45.00 / -49.00 / -40.00 | ' \
+        '0/3 | **down** |' in md
+    assert ('| student vs teacher | -43.67 +- 2.08 | -46.00 / -43.00 / '
+            '-42.00 | 0/3 | **down**, not meaningful (student FAILED the '
+            'gate) |') in md
+    # after the main table of its split, before the next split
+    assert md.index('## val') < md.index(header) < md.index('## heldout')
+
+
+def test_comparisons_follow_the_rows_run(tmp_path, fake):
+    """A comparison's reference comes along with its row, as a baseline
+    does; a comparison of a row not run is not computed."""
+    tools, work_dir = fake
+    spec = write_spec(tmp_path, COMPARISONS)
+    result = benchmark.main(
+        [spec, '--work-dir', work_dir, '--rows', 'kd2', '--splits', 'val'])
+    # kd2 brings kd, kd the teacher; the student is kd's and kd2's baseline
+    assert list(result['rows']) == ['teacher', 'student', 'kd', 'kd2']
+    assert len(result['comparisons']['val']) == 3
+    result = benchmark.main(
+        [spec, '--work-dir', work_dir, '--rows', 'kd', '--splits', 'val'])
+    assert [(c['row'], c['reference'])
+            for c in result['comparisons']['val']] == [('kd', 'teacher'),
+                                                       ('student', 'teacher')]
+    with open(osp.join(work_dir, 'benchmark.md')) as f:
+        assert 'kd2 vs kd' not in f.read()
+
+
+BAD_COMPARISONS = {
+    'not a pair': ("[('kd',)]", r"comparisons\[0\]: a comparison is a "
+                   r"\(row, reference\) pair of row names, got \('kd',\)"),
+    'unknown row': ("[('kd', 'teacher'), ('nope', 'kd')]",
+                    r"comparisons\[1\] \('nope', 'kd'\): row 'nope' is not "
+                    r'a row of the spec \(rows: teacher, student, kd, kd2, '
+                    r'source\)'),
+    'unknown reference':
+    ("[('kd', 'nope')]", r"comparisons\[0\] \('kd', 'nope'\): reference "
+     r"'nope' is not a row of the spec"),
+    'itself': ("[('kd', 'kd')]",
+               r"comparisons\[0\] \('kd', 'kd'\): a row compared with itself"),
+    'report=False':
+    ("[('kd', 'source')]", r"comparisons\[0\] \('kd', 'source'\): reference "
+     r"'source' has report=False, so it has no numbers"),
+    'duplicate':
+    ("[('kd2', 'kd'), ('kd', 'teacher'), ('kd2', 'kd')]",
+     r"comparisons\[2\] \('kd2', 'kd'\) repeats comparisons\[0\]"),
+    'reversed': ("[('kd2', 'kd'), ('kd', 'kd2')]",
+                 r"comparisons\[1\] \('kd', 'kd2'\) repeats comparisons\[0\] "
+                 r"\('kd2', 'kd'\) reversed"),
+    'the baseline': ("[('kd', 'student')]",
+                     r"comparisons\[0\] \('kd', 'student'\): 'student' is "
+                     r"already row 'kd''s baseline"),
+    'the baseline reversed':
+    ("[('student', 'kd2')]", r"comparisons\[0\] \('student', 'kd2'\): row "
+     r"'kd2' against its baseline 'student' "
+     r'reversed'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_COMPARISONS))
+def test_bad_comparisons_fail_before_training(tmp_path, fake, case):
+    tools, work_dir = fake
+    comparisons, match = BAD_COMPARISONS[case]
+    spec = write_spec(
+        tmp_path,
+        SPEC.replace(
+            "    loss_key='loss')",
+            f"    comparisons={comparisons},\n    loss_key='loss')").replace(
+                "    ],\n    seeds",
+                "        Row('source', {config!r}, report=False),\n"
+                "    ],\n    seeds"))
+    with pytest.raises(ValueError, match=match):
+        benchmark.main([spec, '--work-dir', work_dir, '--dry-run'])
+    assert tools.calls == []
+
+
 def test_teacher_checkpoint_per_seed_or_once(tmp_path, fake):
     tools, work_dir = fake
     spec = write_spec(
@@ -247,8 +377,9 @@ def test_teacher_checkpoint_per_seed_or_once(tmp_path, fake):
 
 def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
     """The BPKD spec (ported from benchmark_demo): one shared teacher, per
-    seed the student, CWD and BPKD, each distilled one against the
-    student."""
+    seed the student, CWD and the two BPKD students, each distilled one
+    against the student, and BPKD against CWD and its mmkd options against
+    it, paired per seed."""
     trained = []
 
     def fake_train(config, work_dir, seed, options):
@@ -259,8 +390,10 @@ def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
         run = osp.relpath(work_dir, tmp_path)
         seed = int(run[4]) if run.startswith('seed') else 0
         base = dict(
-            teacher=70, student=20, bpkd=60,
-            cwd=50)[osp.basename(osp.dirname(ckpt))]
+            teacher=70, student=20, bpkd=60, cwd=50,
+            bpkd_mmkd=61)[osp.basename(osp.dirname(ckpt))]
+        # BPKD's lead over CWD grows with the seed: 10, 12
+        base += seed if osp.basename(osp.dirname(ckpt)) == 'bpkd' else 0
         return dict(mIoU=base + seed, mBIoU=base / 2 + seed)
 
     monkeypatch.setattr(tool_runs, 'train', fake_train)
@@ -270,27 +403,38 @@ def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, 'load_spec', lambda name:
                         ('bpkd_digit-scenes', '', spec))
     result = benchmark.main([
-        'bpkd_digit-scenes', '--seeds', '0', '2', '--work-dir',
+        'bpkd_digit-scenes', '--seeds', '1', '3', '--work-dir',
         str(tmp_path), '--splits', 'val'
     ])
-    assert [t[:2] for t in trained] == [('teacher', 0),
-                                        (osp.join('seed0', 'student'), 0),
-                                        (osp.join('seed0', 'cwd'), 0),
-                                        (osp.join('seed0', 'bpkd'), 0),
-                                        (osp.join('seed2', 'student'), 2),
-                                        (osp.join('seed2', 'cwd'), 2),
-                                        (osp.join('seed2', 'bpkd'), 2)]
+    students = ('student', 'cwd', 'bpkd', 'bpkd_mmkd')
+    assert [t[:2] for t in trained
+            ] == [('teacher', 0)] + [(osp.join(f'seed{s}', row), s)
+                                     for s in [1, 3] + list(spec.tuning_seeds)
+                                     for row in students]
     teacher_ckpt = osp.join(str(tmp_path), 'teacher', 'iter_2000.pth')
     assert trained[-1][2] == (f'model.teacher_ckpt={teacher_ckpt}', )
     bpkd = result['rows']['bpkd']['results']['val']
-    assert bpkd['mIoU']['per_seed'] == {0: 60, 2: 62}
-    assert bpkd['mIoU']['mean'] == 61 and bpkd['mBIoU']['mean'] == 31
-    assert bpkd['mIoU']['std'] == pytest.approx(2**0.5)
-    assert bpkd['mIoU']['delta']['per_seed'] == {0: 40, 2: 40}
+    assert bpkd['mIoU']['per_seed'] == {1: 62, 3: 66}
+    assert bpkd['mIoU']['mean'] == 64 and bpkd['mBIoU']['mean'] == 33
+    assert bpkd['mIoU']['std'] == pytest.approx(8**0.5)
+    assert bpkd['mIoU']['delta']['per_seed'] == {1: 41, 3: 43}
     assert result['gate']['student']['passed']
     assert result['rows']['teacher']['results']['val']['mIoU']['per_seed'] == {
         0: 70
     }
+    comparisons = result['comparisons']['val']
+    assert [(c['row'], c['reference'])
+            for c in comparisons] == [('bpkd', 'cwd'), ('bpkd_mmkd', 'bpkd')]
+    # bpkd - cwd: 62 - 51, 66 - 53; |12| > BPKD's std 2.83: up
+    vs_cwd = comparisons[0]['results']['mIoU']
+    assert vs_cwd['per_seed'] == {1: 11, 3: 13}
+    assert (vs_cwd['mean'], vs_cwd['verdict']) == (12, 'up')
+    assert vs_cwd['meaningful']
+    # bpkd_mmkd - bpkd: 62 - 62, 64 - 66; |-1| <= 2.83: a tie
+    vs_bpkd = comparisons[1]['results']['mIoU']
+    assert vs_bpkd['per_seed'] == {1: 0, 3: -2}
+    assert (vs_bpkd['up'], vs_bpkd['down'], vs_bpkd['verdict']) == (0, 1,
+                                                                    'tie')
 
 
 def test_unidistill_spec_tests_on_the_heldout_root(tmp_path, monkeypatch):

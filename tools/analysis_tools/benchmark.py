@@ -11,12 +11,13 @@ files, the gate metric) before anything is trained.
 
 Outputs in ``--work-dir`` (default ``work_dirs/benchmark_<spec>``):
 ``benchmark.json`` (per row, split and metric: per-seed values, mean, std,
-paired deltas against the row's baseline, the gate), ``benchmark.md``
-(the same as markdown tables) and ``curves.png`` (val metric, and the task
-loss if the spec names one, over iterations: mean over seeds, min-max
-band). Runs go to ``<work-dir>/seed<S>/<row>`` (rows trained per seed) or
-``<work-dir>/<row>`` (rows trained once); the tests of a split other than
-``val`` to ``<run>/<split>``.
+paired deltas against the row's baseline, the gate; per split the spec's
+``comparisons``, paired deltas of one row against another),
+``benchmark.md`` (the same as markdown tables) and ``curves.png`` (val
+metric, and the task loss if the spec names one, over iterations: mean over
+seeds, min-max band). Runs go to ``<work-dir>/seed<S>/<row>`` (rows trained
+per seed) or ``<work-dir>/<row>`` (rows trained once); the tests of a split
+other than ``val`` to ``<run>/<split>``.
 
 Example:
     python tools/analysis_tools/benchmark.py bpkd_digit-scenes --seeds 0 1 2
@@ -48,7 +49,7 @@ import os.path as osp
 import shlex
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import tool_runs  # noqa: E402
@@ -180,9 +181,15 @@ class BenchmarkSpec:
         splits (dict[str, Split]): Every checkpoint is tested on each.
             Defaults to ``{'val': Split()}``.
         gate (Gate, optional): Needed if a row has ``gate=True``.
+        comparisons (list[tuple[str, str]]): ``(row, reference)`` pairs of
+            row names compared as a row with its baseline is (paired
+            per-seed deltas row - reference, the same verdict), e.g. two
+            distilled students. Reported when the row is run, which brings
+            the reference along. Defaults to none.
         title (str): The report's title.
         default_rows (list[str], optional): The rows run without ``--rows``
-            (their teachers, checkpoints and baselines come along).
+            (their teachers, checkpoints, baselines and comparisons'
+            references come along).
             Defaults to all.
         curve_metric (str, optional): Metric key or name plotted over
             training. Defaults to the gate's metric, else the first.
@@ -197,6 +204,7 @@ class BenchmarkSpec:
     fixed_seed: int = 0
     splits: Dict[str, Split] = field(default_factory=lambda: {'val': Split()})
     gate: Optional[Gate] = None
+    comparisons: List[Tuple[str, str]] = field(default_factory=list)
     title: str = ''
     default_rows: Optional[List[str]] = None
     curve_metric: Optional[str] = None
@@ -255,6 +263,8 @@ class Plan:
     work_dir: str
     cfg_options: List[str]
     ckpts: Dict[str, str]  # --ckpt ROW=PATH
+    # the spec's comparisons whose row is run
+    comparisons: List[Tuple[str, str]] = field(default_factory=list)
     metrics: List[Metric] = field(default_factory=list)
     gate_metric: Optional[Metric] = None
     curve_metric: Optional[Metric] = None
@@ -355,6 +365,44 @@ def _check_rows(spec: BenchmarkSpec) -> Dict[str, Row]:
     return rows
 
 
+def _check_comparisons(spec: BenchmarkSpec, rows: Dict[str, Row]) -> None:
+    """Each comparison is a pair of distinct reported rows, given once and
+    not already a row's baseline delta (either way round)."""
+    seen = {}
+    for i, pair in enumerate(spec.comparisons):
+        what = f'comparisons[{i}]'
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                and all(isinstance(name, str) for name in pair)):
+            raise ValueError(f'{what}: a comparison is a (row, reference) '
+                             f'pair of row names, got {pair!r}')
+        name, ref = pair
+        what += f' {(name, ref)!r}'
+        for role, key in (('row', name), ('reference', ref)):
+            if key not in rows:
+                raise ValueError(
+                    f'{what}: {role} {key!r} is not a row of the spec '
+                    f'(rows: {", ".join(rows)})')
+            if not rows[key].report:
+                raise ValueError(f'{what}: {role} {key!r} has report=False, '
+                                 'so it has no numbers')
+        if name == ref:
+            raise ValueError(f'{what}: a row compared with itself')
+        if rows[name].baseline == ref:
+            raise ValueError(
+                f'{what}: {ref!r} is already row {name!r}\'s baseline (its '
+                'deltas are in the main table)')
+        if rows[ref].baseline == name:
+            raise ValueError(
+                f'{what}: row {ref!r} against its baseline {name!r} '
+                'reversed (its deltas are in the main table)')
+        if (name, ref) in seen:
+            raise ValueError(f'{what} repeats comparisons[{seen[name, ref]}]')
+        if (ref, name) in seen:
+            raise ValueError(f'{what} repeats comparisons[{seen[ref, name]}] '
+                             f'{(ref, name)!r} reversed')
+        seen[name, ref] = i
+
+
 def _dependency_order(rows: Dict[str, Row], names: List[str]) -> List[Row]:
     """``names`` with their teachers and checkpoints, dependencies first.
 
@@ -405,6 +453,7 @@ def _select(rows: Dict[str, Row], spec: BenchmarkSpec,
             r for r in (row.teacher, row.checkpoint, row.baseline)
             if r is not None
         ]
+        todo += [ref for r, ref in spec.comparisons if r == name]
     return [name for name in rows if name in selected]
 
 
@@ -425,6 +474,7 @@ def make_plan(args) -> Plan:
     """Load and check the spec against the command line; nothing runs."""
     name, _, spec = load_spec(args.spec)
     rows = _check_rows(spec)
+    _check_comparisons(spec, rows)
     if not spec.metrics:
         raise ValueError('the spec names no metrics')
     seeds = list(spec.seeds if args.seeds is None else args.seeds)
@@ -492,6 +542,9 @@ def make_plan(args) -> Plan:
         work_dir=osp.abspath(args.work_dir or f'work_dirs/benchmark_{name}'),
         cfg_options=list(args.cfg_options),
         ckpts=ckpts,
+        comparisons=[
+            tuple(pair) for pair in spec.comparisons if pair[0] in names
+        ],
         metrics=list(spec.metrics))
     gated = [r.name for r in selected if r.gate]
     if gated and spec.gate is None:
@@ -673,9 +726,11 @@ def _gate(plan: Plan, runs: dict, trivial: dict) -> dict:
     return result
 
 
-def _delta(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
-           gate: dict) -> dict:
-    base = plan.row(row.baseline)
+def _delta(plan: Plan, runs: dict, row: Row, base: Row, split: str,
+           metric: Metric, gate: dict) -> dict:
+    """Paired per-seed deltas ``row - base`` (a row's baseline or a
+    comparison's reference): their mean, std, sign counts and verdict,
+    meaningful unless one of the two is a gated row that failed."""
     seeds = plan.seeds if plan.per_seed(row) or plan.per_seed(base) else [
         plan.spec.fixed_seed
     ]
@@ -692,7 +747,10 @@ def _delta(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
     spreads = [_mean_std(list(v.values()))[1] for v in (mine, theirs)]
     tol = max([s for s in spreads if s is not None], default=0.0)
     verdict = 'tie' if abs(mean) <= tol else ('up' if mean > 0 else 'down')
-    base_gate = gate.get(base.name)
+    failed = [
+        r.name for r in (row, base)
+        if r.name in gate and not gate[r.name]['passed']
+    ]
     tuning = {}
     if plan.per_seed(row) and plan.spec.tuning_seeds:
         mine_t = _values(plan, runs, row, split, metric,
@@ -705,7 +763,6 @@ def _delta(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
             for seed in plan.spec.tuning_seeds
         }
     return dict(
-        baseline=base.name,
         per_seed=per_seed,
         mean=mean,
         std=std,
@@ -714,12 +771,14 @@ def _delta(plan: Plan, runs: dict, row: Row, split: str, metric: Metric,
         n=len(deltas),
         tie_tolerance=tol,
         verdict=verdict,
-        meaningful=base_gate is None or base_gate['passed'],
+        meaningful=not failed,
+        failed_gate=failed,
         tuning=tuning)
 
 
 def summarise(plan: Plan, runs: dict, trivial: dict) -> dict:
-    """The benchmark's numbers (``benchmark.json``'s ``rows``, ``gate``)."""
+    """The benchmark's numbers (``benchmark.json``'s ``rows``, ``gate``,
+    ``comparisons``)."""
     gate = _gate(plan, runs, trivial)
     rows = {}
     for row in plan.rows:
@@ -737,8 +796,10 @@ def summarise(plan: Plan, runs: dict, trivial: dict) -> dict:
                     entry['tuning'] = _values(plan, runs, row, split, metric,
                                               plan.spec.tuning_seeds)
                 if row.baseline is not None:
-                    entry['delta'] = _delta(plan, runs, row, split, metric,
-                                            gate)
+                    entry['delta'] = dict(
+                        baseline=row.baseline,
+                        **_delta(plan, runs, row, plan.row(row.baseline),
+                                 split, metric, gate))
                 results[split][metric.key] = entry
         rows[row.name] = dict(
             label=row.label,
@@ -754,7 +815,21 @@ def summarise(plan: Plan, runs: dict, trivial: dict) -> dict:
             },
             gate=gate.get(row.name),
             results=results)
-    return dict(gate=gate, rows=rows)
+    comparisons = {
+        split: [
+            dict(
+                row=name,
+                reference=ref,
+                results={
+                    metric.key:
+                    _delta(plan, runs, plan.row(name), plan.row(ref), split,
+                           metric, gate)
+                    for metric in plan.metrics
+                }) for name, ref in plan.comparisons
+        ]
+        for split in plan.splits
+    }
+    return dict(gate=gate, rows=rows, comparisons=comparisons)
 
 
 # ------------------------------------------------------------------ reports
@@ -766,13 +841,60 @@ def _fmt(value, signed=False):
     return f'{value:+.2f}' if signed else f'{value:.2f}'
 
 
-def _delta_cell(delta: dict) -> str:
-    std = '' if delta['std'] is None else f' +- {delta["std"]:.2f}'
-    cell = (f'{delta["mean"]:+.2f}{std} ({delta["up"]}/{delta["n"]} up) '
-            f'**{delta["verdict"]}**')
+def _mean_std_cell(entry: dict, signed: bool = False) -> str:
+    return _fmt(entry['mean'], signed) + ('' if entry['std'] is None else
+                                          f' +- {entry["std"]:.2f}')
+
+
+def _verdict_cell(delta: dict, names: Optional[dict] = None) -> str:
+    """The verdict and, if not meaningful, which row failed the gate
+    (``names`` renames rows, e.g. to ``'baseline'``)."""
+    cell = f'**{delta["verdict"]}**'
     if not delta['meaningful']:
-        cell += ', not meaningful (baseline FAILED the gate)'
+        failed = ' and '.join(
+            (names or {}).get(n, n) for n in delta['failed_gate'])
+        cell += f', not meaningful ({failed} FAILED the gate)'
     return cell
+
+
+def _delta_cell(delta: dict, row: str) -> str:
+    return (f'vs {delta["baseline"]}: {_mean_std_cell(delta, True)} '
+            f'({delta["up"]}/{delta["n"]} up) ' +
+            _verdict_cell(delta, {
+                delta['baseline']: 'baseline',
+                row: 'the row'
+            }))
+
+
+def _comparison_table(plan: Plan, result: dict, split: str) -> List[str]:
+    """``benchmark.md``'s comparisons of a split, a line per pair."""
+    labels = {name: row['label'] for name, row in result['rows'].items()}
+    header = ['row vs reference']
+    for metric in plan.metrics:
+        header += [
+            f'{metric.name} delta mean +- std',
+            f'{metric.name} per-seed deltas', f'{metric.name} up/down',
+            f'{metric.name} verdict'
+        ]
+    lines = [
+        f'Comparisons ({split}; paired per seed, row - reference):', '',
+        '| ' + ' | '.join(header) + ' |', '|---' * len(header) + '|'
+    ]
+    for comparison in result['comparisons'][split]:
+        cells = [
+            f'{labels[comparison["row"]]} vs '
+            f'{labels[comparison["reference"]]}'
+        ]
+        for metric in plan.metrics:
+            delta = comparison['results'][metric.key]
+            cells += [
+                _mean_std_cell(delta, True),
+                ' / '.join(_fmt(v, True) for v in delta['per_seed'].values()),
+                f'{delta["up"]}/{delta["down"]}',
+                _verdict_cell(delta)
+            ]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return lines + ['']
 
 
 def markdown(plan: Plan, result: dict) -> str:
@@ -827,16 +949,14 @@ def markdown(plan: Plan, result: dict) -> str:
                 entry = row['results'][split][metric.key]
                 cells.append(' / '.join(
                     _fmt(v) for v in entry['per_seed'].values()))
-                cells.append(
-                    _fmt(entry['mean']) +
-                    ('' if entry['std'] is None else f' +- {entry["std"]:.2f}')
-                )
+                cells.append(_mean_std_cell(entry))
                 delta = entry.get('delta')
                 cells.append('' if delta is
-                             None else f'vs {delta["baseline"]}: ' +
-                             _delta_cell(delta))
+                             None else _delta_cell(delta, row_name))
             lines.append('| ' + ' | '.join(cells) + ' |')
         lines.append('')
+        if result['comparisons'][split]:
+            lines += _comparison_table(plan, result, split)
         tuned = [(n, r) for n, r in result['rows'].items()
                  if 'tuning' in r['results'][split][plan.metrics[0].key]]
         if tuned:
@@ -874,8 +994,13 @@ def markdown(plan: Plan, result: dict) -> str:
         '**down**.',
         '- gate: a gated row must beat the trivial predictor\'s score plus '
         'the margin on every reported seed and split, else it is FAILED; '
-        'deltas against a FAILED baseline are not meaningful.',
+        'deltas of or against a FAILED row are not meaningful.',
     ]
+    if plan.comparisons:
+        lines.append('- comparisons: the same paired per-seed deltas and '
+                     'verdict, row - reference; up/down: how many seeds went '
+                     'up / down; their tuning seeds\' deltas are in '
+                     'benchmark.json.')
     if spec.tuning_seeds:
         lines.append('- tuning seeds: settings were chosen on them; their '
                      'values (delta vs baseline in brackets) are never '
@@ -967,7 +1092,7 @@ def parse_args(argv=None):
         '--rows',
         nargs='+',
         help='only these rows (with their teachers, '
-        'checkpoints and baselines)')
+        'checkpoints, baselines and comparisons\' references)')
     parser.add_argument('--splits', nargs='+', help='only these test splits')
     parser.add_argument(
         '--cfg-options',
