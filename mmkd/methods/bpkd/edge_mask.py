@@ -11,22 +11,45 @@ EDGE_ORDERS = ('onehot_then_detect', 'detect_then_onehot')
 IGNORE_MODES = ('outside', 'inside')
 
 
-def _box_count(x: Tensor, kernel_size: int) -> Tensor:
-    """Sum of each channel over a square window (zero outside the image);
-    a depthwise convolution is ~8x faster than max pooling on CPU."""
-    weight = x.new_ones(x.shape[1], 1, kernel_size, kernel_size)
-    return F.conv2d(x, weight, padding=kernel_size // 2, groups=x.shape[1])
+def _window_extreme(x: Tensor, kernel_size: int, largest: bool) -> Tensor:
+    """Max (or min) of (N, H, W) ``x`` over each ``k x k`` window clipped
+    to the image.
+
+    Separable running extremes over shifted views: on CPU some 10x faster
+    than ``max_pool2d`` and exact for any dtype, so label maps stay small
+    integers.
+    """
+    op = torch.maximum if largest else torch.minimum
+    radius = kernel_size // 2
+    for dim in (-1, -2):
+        src, x = x, x.clone()
+        size = src.shape[dim]
+        for shift in range(1, min(radius, size - 1) + 1):
+            head = x.narrow(dim, 0, size - shift)
+            op(head, src.narrow(dim, shift, size - shift), out=head)
+            tail = x.narrow(dim, shift, size - shift)
+            op(tail, src.narrow(dim, 0, size - shift), out=tail)
+    return x
 
 
-def _binary_dilate(x: Tensor, kernel_size: int) -> Tensor:
-    return (_box_count(x, kernel_size) > 0.5).to(x.dtype)
+def _mixed_windows(codes: Tensor, kernel_size: int) -> Tensor:
+    """Pixels whose ``k x k`` window (clipped) holds two different
+    codes."""
+    return _window_extreme(codes, kernel_size, True) != _window_extreme(
+        codes, kernel_size, False)
 
 
-def _binary_erode(x: Tensor, kernel_size: int) -> Tensor:
-    # a pixel stays if every in-image pixel of its window is set: the
-    # image border does not erode
-    in_image = _box_count(torch.ones_like(x[:1, :1]), kernel_size)
-    return (_box_count(x, kernel_size) > in_image - 0.5).to(x.dtype)
+def _mixed_valid_windows(codes: Tensor, valid: Tensor, none: int,
+                         kernel_size: int) -> Tensor:
+    """Valid pixels whose window holds two different valid codes; ``codes``
+    are ``none`` (larger than every class) on invalid pixels."""
+    # invalid pixels are 0 for the max and `none` for the min, so neither
+    # extreme sees them; a window of one class c gives max c + 1, min c
+    high = _window_extreme(
+        torch.where(valid, codes + 1, torch.zeros_like(codes)), kernel_size,
+        True)
+    low = _window_extreme(codes, kernel_size, False)
+    return valid & (high != low + 1)
 
 
 def label_edges(labels: Tensor, ignore_index: int = 255) -> Tensor:
@@ -41,20 +64,75 @@ def label_edges(labels: Tensor, ignore_index: int = 255) -> Tensor:
         Tensor: Bool edge map of shape (N, H, W).
     """
     valid = labels != ignore_index
-    low = labels.masked_fill(~valid, -1).float()[:, None]
-    high = labels.masked_fill(~valid, 1 << 20).float()[:, None]
-    ref = labels[:, None].float()
-    differs = (F.max_pool2d(low, 3, 1, 1) != ref) | (
-        -F.max_pool2d(-high, 3, 1, 1) != ref)
-    return differs[:, 0] & valid
+    info = torch.iinfo(labels.dtype) if not labels.is_floating_point() \
+        else torch.finfo(labels.dtype)
+    high = _window_extreme(labels.masked_fill(~valid, info.min), 3, True)
+    low = _window_extreme(labels.masked_fill(~valid, info.max), 3, False)
+    return valid & ((high != labels) | (low != labels))
 
 
-def labels_to_onehot(labels: Tensor, num_classes: int,
-                     ignore_index: int = 255) -> Tensor:
-    """One-hot (N, C, H, W) float maps; ignore pixels are all zero."""
-    classes = torch.arange(num_classes, device=labels.device)
-    onehot = labels[:, None] == classes[:, None, None]
-    return (onehot & (labels != ignore_index)[:, None]).float()
+def _class_codes(labels: Tensor, valid: Tensor, num_classes: int,
+                 ignore_index: int) -> Tensor:
+    """Labels in the smallest integer dtype holding 0..C + 1, ``C`` (no
+    class) on ignored pixels; a label outside [0, C) fails."""
+    checked = labels.masked_fill(~valid, 0)
+    low, high = torch.aminmax(checked)
+    if low < 0 or high >= num_classes:
+        bad = valid & ((labels < 0) | (labels >= num_classes))
+        raise ValueError(
+            f'the label maps hold class {int(labels[bad][0])} but the logits '
+            f'have {num_classes} classes (labels must be in '
+            f'[0, {num_classes - 1}] or {ignore_index} = ignore)')
+    dtype = torch.uint8 if num_classes + 1 <= 255 else torch.int32
+    return checked.to(dtype).masked_fill_(~valid, num_classes)
+
+
+def _band_fraction(codes: Tensor, in_band: Tensor, num_classes: int,
+                   kernel_size: int, out_size: Tuple[int, int]) -> Tensor:
+    """Average-pooled boundary band of every class.
+
+    A pixel of ``in_band`` is in class c's band iff its ``k x k`` window
+    (clipped to the image) holds code c; other pixels are in no band. Only
+    the ``in_band`` pixels (the few near a contour) are visited: their
+    windows are gathered, one-hot encoded and summed per logit cell.
+
+    Args:
+        codes (Tensor): (N, H, W) codes in [0, C], ``C`` = no class.
+        in_band (Tensor): (N, H, W) bool, pixels in some band.
+        num_classes (int): C.
+        kernel_size (int): k.
+        out_size (tuple[int, int]): (h, w), dividing (H, W).
+
+    Returns:
+        Tensor: Float (N, C, h, w), each cell's fraction of band pixels.
+    """
+    num, height, width = codes.shape
+    h, w = out_size
+    pool_h, pool_w = height // h, width // w
+    radius = kernel_size // 2
+    cells = num * h * w * num_classes
+    n, y, x = in_band.nonzero(as_tuple=True)
+    if n.numel():
+        # pad with "no class" so that clipped windows read nothing extra
+        padded = F.pad(codes, (radius, ) * 4, value=num_classes)
+        pad_w = width + 2 * radius
+        rows = torch.arange(kernel_size, device=codes.device)
+        offsets = (rows[:, None] * pad_w + rows[None]).flatten()
+        corner = (n * (height + 2 * radius) + y) * pad_w + x
+        window = padded.flatten()[corner[:, None] + offsets].long()
+        present = torch.zeros(
+            len(n), num_classes + 1, dtype=torch.bool,
+            device=codes.device).scatter_(1, window, True)
+        pixel, cls = present[:, :num_classes].nonzero(as_tuple=True)
+        # index of (n, class 0, cell) in the (N, C, h, w) output
+        base = (n * (num_classes * h) + y // pool_h) * w + x // pool_w
+        # integer counts: exact, and the same in any summation order
+        counts = torch.bincount(
+            base[pixel] + cls * (h * w), minlength=cells)
+    else:
+        counts = torch.zeros(cells, dtype=torch.long, device=codes.device)
+    counts = counts.reshape(num, num_classes, h, w).float()
+    return counts / (pool_h * pool_w)
 
 
 def _check_labels(labels: Tensor, num_classes: int, out_size: Tuple[int,
@@ -72,13 +150,6 @@ def _check_labels(labels: Tensor, num_classes: int, out_size: Tuple[int,
     if labels.dim() != 3:
         raise ValueError('labels must have shape (N, H, W), got '
                          f'{tuple(labels.shape)}')
-    valid = labels != ignore_index
-    bad = valid & ((labels < 0) | (labels >= num_classes))
-    if bad.any():
-        raise ValueError(
-            f'the label maps hold class {int(labels[bad][0])} but the logits '
-            f'have {num_classes} classes (labels must be in '
-            f'[0, {num_classes - 1}] or {ignore_index} = ignore)')
     height, width = labels.shape[-2:]
     h, w = out_size
     if height % h or width % w:
@@ -136,34 +207,35 @@ def boundary_masks(labels: Tensor,
     """
     _check_labels(labels, num_classes, out_size, kernel_size, ignore_index,
                   order, ignore_mode)
+    # Equivalent to the one-hot morphology of the docstring without a
+    # full-resolution (N, C, H, W) tensor: a pixel is in class c's band
+    # (dilation minus erosion of c's one-hot map) iff its window holds c
+    # and is not all c, so only windows mixing two codes are visited.
     valid = labels != ignore_index
-    height, width = labels.shape[-2:]
-    h, w = out_size
-    pool = (height // h, width // w)
-    inside = labels_to_onehot(labels, num_classes, ignore_index)
-    if ignore_mode == 'outside':
-        # ignored pixels act as one more class that is never distilled
-        full = labels.masked_fill(~valid, num_classes)
-        if order == 'onehot_then_detect':
-            band = _binary_dilate(inside, kernel_size) - _binary_erode(
-                inside, kernel_size)
-        else:
-            on_edge = inside * label_edges(full, ignore_index=-1)[:, None]
-            band = _binary_dilate(on_edge, kernel_size) - _binary_erode(
-                on_edge, kernel_size)
-        pooled = F.avg_pool2d(band.clamp(0, 1), pool)
+    codes = _class_codes(labels, valid, num_classes, ignore_index)
+    outside = ignore_mode == 'outside'
+    if order == 'detect_then_onehot':
+        # ignored pixels are a class of their own for the edge test when
+        # 'outside'; the band is then built from the edge pixels' classes
+        on_edge = _mixed_windows(codes, 3) if outside else \
+            _mixed_valid_windows(codes, valid, num_classes, 3)
+        codes = codes.masked_fill(~on_edge, num_classes)
+        in_band = _mixed_windows(codes, kernel_size)
+        if not outside:
+            in_band &= valid
+    elif outside:
+        in_band = _mixed_windows(codes, kernel_size)
+    else:
+        # ignored pixels neither erode a class nor hold a band
+        in_band = _mixed_valid_windows(codes, valid, num_classes,
+                                       kernel_size)
+    pooled = _band_fraction(codes, in_band, num_classes, kernel_size,
+                            out_size)
+    if outside:
+        height, width = labels.shape[-2:]
+        pool = (height // out_size[0], width // out_size[1])
         fraction = F.avg_pool2d(valid[:, None].float(), pool)
         return pooled * fraction, (1 - pooled) * fraction
-    if order == 'onehot_then_detect':
-        unknown = (~valid)[:, None].float()
-        band = _binary_dilate(inside, kernel_size) - _binary_erode(
-            torch.maximum(inside, unknown), kernel_size)
-    else:
-        on_edge = inside * label_edges(labels, ignore_index)[:, None]
-        band = _binary_dilate(on_edge, kernel_size) - _binary_erode(
-            on_edge, kernel_size)
-    band = band.clamp(0, 1) * valid[:, None]
-    pooled = F.avg_pool2d(band, pool)
     return pooled, 1 - pooled
 
 
