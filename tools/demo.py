@@ -28,9 +28,9 @@ from tool_runs import read_curve, test, train  # noqa: E402
 
 # the 256 px DigitScenes setting of docs/methods/bpkd.md
 TEACHER = 'configs/digit_scenes/fcn_r50-w16_2k_digit-scenes256-128x128.py'
-STUDENT = 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes256-128x128.py'
+STUDENT = 'configs/digit_scenes/fcn_r18-w16_2k_digit-scenes256-128x128.py'
 DISTILL = ('configs/bpkd/'
-           'bpkd_fcn-r50w16_fcn-r18w8_2k_digit-scenes256-128x128.py')
+           'bpkd_fcn-r50w16_fcn-r18w16_2k_digit-scenes256-128x128.py')
 
 
 def parse_args(argv=None):
@@ -128,7 +128,7 @@ def main(argv=None):
     print(f'{"model":<30}{"mIoU":>8}{"mBIoU":>8}{"aAcc":>8}')
     labels = dict(
         teacher='teacher (R50 w16)',
-        student='student (R18 w8)',
+        student='student (R18 w16)',
         distilled='distilled student (BPKD)')
     if args.distill_config != DISTILL:
         labels['distilled'] = 'distilled student'

@@ -79,7 +79,7 @@ def test_bpkd_config_trains_on_standin(name, tmp_path):
     assert runner.iter == 2
 
 
-DIGIT256 = 'configs/bpkd/bpkd_fcn-r50w16_fcn-r18w8_2k_digit-scenes256-128x128'
+DIGIT256 = 'configs/bpkd/bpkd_fcn-r50w16_fcn-r18w16_2k_digit-scenes256-128x128'
 
 
 def test_digit_scenes_256_setting():
@@ -91,7 +91,7 @@ def test_digit_scenes_256_setting():
     alt = Config.fromfile(osp.join(ROOT, DIGIT256 + '_mmkd-options.py'))
     cwd = Config.fromfile(
         osp.join(
-            ROOT, 'configs/cwd/cwd_logits_fcn-r50w16_fcn-r18w8_2k_'
+            ROOT, 'configs/cwd/cwd_logits_fcn-r50w16_fcn-r18w16_2k_'
             'digit-scenes256-128x128.py'))
     teacher = Config.fromfile(ref.model.teacher.cfg_path)
     for loss in ('edge', 'body'):

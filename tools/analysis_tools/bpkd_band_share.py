@@ -13,7 +13,7 @@ most of them and the body loss has little body left.
 Example::
 
     python tools/analysis_tools/bpkd_band_share.py \\
-        configs/digit_scenes/fcn_r18-w8_2k_digit-scenes256-128x128.py
+        configs/digit_scenes/fcn_r18-w16_2k_digit-scenes256-128x128.py
 """
 import argparse
 import os.path as osp

@@ -2,7 +2,7 @@
 """BPKD against CWD and the student alone on 256 px DigitScenes.
 
 The teacher (FCN R50 width 16) is trained once (seed ``fixed_seed``) and
-shared; the student baseline (FCN R18 width 8; gated: it must leave the
+shared; the student baseline (FCN R18 width 16; gated: it must leave the
 all-background solution) and the CWD and BPKD students (the references'
 formula, and mmkd's options) are trained per seed: seeds 1-5 (the
 student's recipe was chosen on seed 0, docs/methods/bpkd.md). Val and a
@@ -17,10 +17,10 @@ from benchmark import BenchmarkSpec, Gate, Metric, Row, Split, \
 # the configs (the demo's pair): point these at other configs to benchmark
 # them
 TEACHER = 'configs/digit_scenes/fcn_r50-w16_2k_digit-scenes256-128x128.py'
-STUDENT = 'configs/digit_scenes/fcn_r18-w8_2k_digit-scenes256-128x128.py'
+STUDENT = 'configs/digit_scenes/fcn_r18-w16_2k_digit-scenes256-128x128.py'
 CWD = ('configs/cwd/'
-       'cwd_logits_fcn-r50w16_fcn-r18w8_2k_digit-scenes256-128x128.py')
-BPKD = 'configs/bpkd/bpkd_fcn-r50w16_fcn-r18w8_2k_digit-scenes256-128x128.py'
+       'cwd_logits_fcn-r50w16_fcn-r18w16_2k_digit-scenes256-128x128.py')
+BPKD = 'configs/bpkd/bpkd_fcn-r50w16_fcn-r18w16_2k_digit-scenes256-128x128.py'
 BPKD_MMKD = BPKD.replace('.py', '_mmkd-options.py')
 # 200 val canvases of another generator seed, no setting was chosen on them
 HELDOUT_ROOT = 'data/digit_scenes_256_seed100/'
@@ -34,7 +34,7 @@ SPEC = BenchmarkSpec(
             per_seed=False,
             gate=True,
             label='teacher (R50 w16)'),
-        Row('student', STUDENT, gate=True, label='student alone (R18 w8)'),
+        Row('student', STUDENT, gate=True, label='student alone (R18 w16)'),
         Row('cwd',
             CWD,
             teacher='teacher',

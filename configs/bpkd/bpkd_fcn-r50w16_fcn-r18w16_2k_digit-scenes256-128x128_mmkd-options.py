@@ -3,7 +3,7 @@
 # (detect_then_onehot), no band along ignored pixels or the padding
 # (ignore_mode='inside') and the edge loss averaged over the (sample, class)
 # pairs that have an edge instead of summed over classes.
-_base_ = ['./bpkd_fcn-r50w16_fcn-r18w8_2k_digit-scenes256-128x128.py']
+_base_ = ['./bpkd_fcn-r50w16_fcn-r18w16_2k_digit-scenes256-128x128.py']
 
 mmkd_options = dict(edge_order='detect_then_onehot', ignore_mode='inside')
 model = dict(

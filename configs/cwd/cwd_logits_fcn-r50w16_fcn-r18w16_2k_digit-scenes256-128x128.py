@@ -1,7 +1,7 @@
 # Channel-wise distillation (Shu et al., ICCV 2021; tau 4, weight 3 as its
 # Cityscapes logit setting) of the 256 px DigitScenes teacher's decode-head
-# logits into the width-8 student: BPKD's baseline in the paper.
-_base_ = ['../digit_scenes/fcn_r18-w8_2k_digit-scenes256-128x128.py']
+# logits into the width-16 student: BPKD's baseline in the paper.
+_base_ = ['../digit_scenes/fcn_r18-w16_2k_digit-scenes256-128x128.py']
 
 model = dict(
     _delete_=True,
