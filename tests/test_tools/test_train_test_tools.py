@@ -441,3 +441,43 @@ def test_demo_end_to_end(setup):
     log = run_tool('tools/demo.py', '--work-dir', work_dir, '--cfg-options',
                    'train_cfg.max_iters=4')
     assert log.count('reusing') == 3
+
+
+def _load_demo():
+    spec = importlib.util.spec_from_file_location(
+        'mmkd_demo', osp.join(ROOT, 'tools', 'demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('argv,threads', [([], '1'),
+                                          (['--no-side-by-side'], None)])
+def test_demo_trains_teacher_and_student_side_by_side(
+        tmp_path, monkeypatch, argv, threads):
+    """Teacher and student baseline start together with one thread each
+    (the distilled student waits for the teacher); with
+    --no-side-by-side they run one after the other with the default
+    threads."""
+    import threading
+    demo = _load_demo()
+    started, release = [], threading.Event()
+
+    def fake_train(config, work_dir, seed, options, env=None):
+        started.append((osp.basename(work_dir), (env or {}).get(
+            'OMP_NUM_THREADS')))
+        if osp.basename(work_dir) == 'teacher' and threads:
+            # returns only once the student has started next to it
+            assert release.wait(10), 'the student did not start in parallel'
+        if osp.basename(work_dir) == 'student':
+            release.set()
+        return osp.join(work_dir, 'iter_2.pth')
+
+    monkeypatch.setattr(demo, 'train', fake_train)
+    monkeypatch.setattr(demo, 'test', lambda *a: dict(
+        mIoU=1.0, mBIoU=1.0, aAcc=1.0))
+    monkeypatch.setattr(demo, 'plot', lambda *a: None)
+    demo.run_demo(demo.parse_args(['--work-dir', str(tmp_path), *argv]))
+    assert sorted(started[:2]) == [('student', threads),
+                                   ('teacher', threads)]
+    assert started[2] == ('distilled', None)

@@ -16,8 +16,14 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def run(cmd, log_file):
+def run(cmd, log_file, env=None):
     """Run ``cmd`` from the repository root, its output to ``log_file``.
+
+    Args:
+        cmd (list[str]): The command.
+        log_file (str): Its stdout and stderr go here.
+        env (dict, optional): Variables set for it on top of this
+            process's environment.
 
     Raises:
         RuntimeError: If it fails, with the tail of its log.
@@ -26,7 +32,11 @@ def run(cmd, log_file):
     start = time.time()
     with open(log_file, 'w') as log:
         proc = subprocess.run(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            cmd,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, **env) if env else None)
     if proc.returncode != 0:
         with open(log_file) as log:
             tail = log.read()[-3000:]
@@ -57,8 +67,11 @@ def final_checkpoint(config, options=()):
     return f'{"epoch" if by_epoch else "iter"}_{last}.pth'
 
 
-def train(config, work_dir, seed, options):
-    """Train unless the final checkpoint exists; return its path."""
+def train(config, work_dir, seed, options, env=None):
+    """Train unless the final checkpoint exists; return its path.
+
+    ``env``: variables set for the training process (see :func:`run`).
+    """
     ckpt = osp.join(work_dir, final_checkpoint(config, options))
     if osp.isfile(ckpt):
         print(f'reusing {ckpt}')
@@ -67,7 +80,7 @@ def train(config, work_dir, seed, options):
     run([
         sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
         '--cfg-options', f'randomness.seed={seed}', *options
-    ], osp.join(work_dir, 'train.log'))
+    ], osp.join(work_dir, 'train.log'), env)
     return ckpt
 
 
