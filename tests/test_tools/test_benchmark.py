@@ -29,7 +29,7 @@ class FakeTools:
     def __init__(self, work_dir, score):
         self.work_dir, self.score, self.calls = str(work_dir), score, []
 
-    def __call__(self, cmd, log_file):
+    def __call__(self, cmd, log_file, env=None):
         options = (
             cmd[cmd.index('--cfg-options') +
                 1:] if '--cfg-options' in cmd else [])
