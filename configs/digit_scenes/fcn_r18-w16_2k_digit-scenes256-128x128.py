@@ -4,8 +4,8 @@
 # width-8 student stayed on the all-background prediction (8.22 mIoU at
 # iterations 500 and 1000, seed 0), so background pixels weigh 0.1; with
 # that a width-8 student still stalled on one seed of three (10.03 mIoU at
-# 2k), hence width 16. Chosen on tuning seeds 0, 100 and 101, none of them
-# reported (docs/methods/bpkd.md).
+# 2k), hence width 16, checked on tuning seeds 100 and 101
+# (docs/methods/bpkd.md, tuning record).
 _base_ = [
     '../_base_/models/fcn_r18_digit_scenes.py',
     '../_base_/datasets/digit_scenes-256.py',

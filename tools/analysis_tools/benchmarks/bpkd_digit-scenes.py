@@ -5,7 +5,7 @@ The teacher (FCN R50 width 16) is trained once (seed ``fixed_seed``) and
 shared; the student baseline (FCN R18 width 16; gated: it must leave the
 all-background solution) and the CWD and BPKD students (the references'
 formula, and mmkd's options) are trained per seed: seeds 1-5 (the
-student's recipe was chosen on seed 0, docs/methods/bpkd.md). Val and a
+student's recipe: docs/methods/bpkd.md, tuning record). Val and a
 held-out DigitScenes of new canvases (generator seed 100, generated on first
 use), mIoU and the mean Boundary IoU (``mmkd.BoundaryIoUMetric``). Results: docs/methods/bpkd.md.
 
