@@ -104,13 +104,18 @@ def trained(setup):
     return osp.join(work_dir, 'iter_2.pth'), log
 
 
-def load_test_tool():
-    """tools/test.py as a module, to call its ``main`` in-process."""
+def load_tool(name):
+    """``tools/<name>.py`` as a module, to call it in-process."""
     spec = importlib.util.spec_from_file_location(
-        'mmkd_test_tool', osp.join(ROOT, 'tools', 'test.py'))
+        f'mmkd_{name}_tool', osp.join(ROOT, 'tools', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_test_tool():
+    """tools/test.py as a module, to call its ``main`` in-process."""
+    return load_tool('test')
 
 
 def _state(path):
@@ -443,14 +448,6 @@ def test_demo_end_to_end(setup):
     assert log.count('reusing') == 3
 
 
-def _load_demo():
-    spec = importlib.util.spec_from_file_location(
-        'mmkd_demo', osp.join(ROOT, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('argv,threads', [([], '1'),
                                           (['--no-side-by-side'], None)])
 def test_demo_trains_teacher_and_student_side_by_side(
@@ -460,7 +457,7 @@ def test_demo_trains_teacher_and_student_side_by_side(
     --no-side-by-side they run one after the other with the default
     threads."""
     import threading
-    demo = _load_demo()
+    demo = load_tool('demo')
     started, release = [], threading.Event()
 
     def fake_train(config, work_dir, seed, options, env=None):
