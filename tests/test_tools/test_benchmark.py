@@ -666,3 +666,26 @@ def test_read_curve_puts_val_metrics_at_their_iteration(tmp_path):
         8: 8.0
     }
     assert tool_runs.read_curve(str(tmp_path), 'loss')[8] == 1 / 8
+
+
+def test_bpkd_ablation_spec_extends_the_main_spec():
+    """The ablation shares the main spec's rows (so their runs can be
+    reused) and changes one BPKD term per row."""
+    main = benchmark.load_spec('bpkd_digit-scenes')[2]
+    ablation = benchmark.load_spec('bpkd_digit-scenes_ablation')[2]
+    assert ablation.rows[:len(main.rows)] == main.rows
+    extra = {row.name: row for row in ablation.rows[len(main.rows):]}
+    bpkd = next(row for row in main.rows if row.name == 'bpkd')
+    assert {name: row.options for name, row in extra.items()} == {
+        'bpkd_body-only': ['model.losses.edge.loss_weight=0.0'],
+        'bpkd_edge-only': ['model.losses.body.loss_weight=0.0'],
+        'bpkd_class-mean': ['model.losses.edge.class_reduction=mean'],
+    }
+    assert all(row.config == bpkd.config and row.teacher == 'teacher'
+               for row in extra.values())
+    assert ablation.seeds == [1, 2]
+    assert (ablation.gate.metric, ablation.gate.margin) == (main.gate.metric,
+                                                            main.gate.margin)
+    plan = benchmark.make_plan(
+        benchmark.parse_args(['bpkd_digit-scenes_ablation']))
+    assert [row.name for row in plan.order][0] == 'teacher'
