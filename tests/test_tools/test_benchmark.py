@@ -678,7 +678,6 @@ def test_bpkd_ablation_spec_extends_the_main_spec():
     bpkd = next(row for row in main.rows if row.name == 'bpkd')
     assert {name: row.options for name, row in extra.items()} == {
         'bpkd_body-only': ['model.losses.edge.loss_weight=0.0'],
-        'bpkd_edge-only': ['model.losses.body.loss_weight=0.0'],
         'bpkd_class-mean': ['model.losses.edge.class_reduction=mean'],
     }
     assert all(row.config == bpkd.config and row.teacher == 'teacher'
