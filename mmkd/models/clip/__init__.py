@@ -2,9 +2,9 @@
 """OpenAI's CLIP (ViT image tower, text tower), its checkpoints, tokenizer
 and class text embeddings: shared by the open-vocabulary methods (OADP,
 EZAD, ...), so no method imports another's CLIP."""
-from .checkpoint import (CLIP_MODEL_URLS, clip_text_config,
-                         clip_vision_config, load_clip_state_dict,
-                         load_state_dict_strictly, resolve_clip_checkpoint)
+from .checkpoint import (CLIP_MODEL_URLS, clip_text_config, clip_vision_config,
+                         load_clip_state_dict, load_state_dict_strictly,
+                         resolve_clip_checkpoint)
 from .image_tower import CLIPImageTower, interpolate_pos_embed
 from .text_tower import CLIPTextTower
 

@@ -112,8 +112,8 @@ def _is_torchscript(path: str) -> bool:
         return False
     with zipfile.ZipFile(path) as archive:
         return any(
-            entry.split('/')[-1] == 'constants.pkl'
-            and entry.count('/') == 1 for entry in archive.namelist())
+            entry.split('/')[-1] == 'constants.pkl' and entry.count('/') == 1
+            for entry in archive.namelist())
 
 
 def load_clip_state_dict(filename: str) -> Dict[str, Tensor]:
@@ -271,8 +271,8 @@ def tower_state_dict(state_dict: Mapping, tower: str,
     if strangers:
         raise KeyError(
             f'{what} has keys of neither CLIP tower: {strangers[:10]}' +
-            (f' (and {len(strangers) - 10} more)'
-             if len(strangers) > 10 else ''))
+            (f' (and {len(strangers) - 10} more)' if len(strangers) >
+             10 else ''))
     if tower == 'image':
         return {
             k[len(VISION_PREFIX):]: v

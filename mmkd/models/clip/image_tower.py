@@ -8,8 +8,8 @@ from torch import Tensor, nn
 
 from mmkd.registry import MODELS
 from .checkpoint import (VISION_PREFIX, clip_vision_config,
-                         load_state_dict_strictly, merge_arch,
-                         read_checkpoint, tower_state_dict)
+                         load_state_dict_strictly, merge_arch, read_checkpoint,
+                         tower_state_dict)
 from .layers import LayerNorm, Transformer
 
 _ARCH = ('width', 'layers', 'heads', 'patch_size', 'input_resolution',
@@ -108,8 +108,8 @@ class CLIPImageTower(BaseModule):
             output_dim=output_dim)
         state_dict, what = read_checkpoint(checkpoint)
         if state_dict is not None:
-            arch = merge_arch(
-                arch, clip_vision_config(state_dict, what, heads), what)
+            arch = merge_arch(arch, clip_vision_config(state_dict, what,
+                                                       heads), what)
         elif heads is None and width is not None:
             # OpenAI's rule, at least one head for tiny test towers
             arch['heads'] = max(width // 64, 1)
@@ -117,8 +117,8 @@ class CLIPImageTower(BaseModule):
         if missing:
             raise ValueError(f'CLIPImageTower needs {missing} (or a '
                              'checkpoint to read them from)')
-        self._build(**arch, patch_stride=patch_stride,
-                    patch_padding=patch_padding)
+        self._build(
+            **arch, patch_stride=patch_stride, patch_padding=patch_padding)
         self.resize_pos_embed = resize_pos_embed
         if state_dict is not None:
             load_state_dict_strictly(

@@ -54,8 +54,7 @@ class ResidualAttentionBlock(nn.Module):
         """Self-attention of ``x`` (L, N, D) with an additive mask (L, L)."""
         if attn_mask is not None:
             attn_mask = attn_mask.to(dtype=x.dtype, device=x.device)
-        return self.attn(
-            x, x, x, need_weights=False, attn_mask=attn_mask)[0]
+        return self.attn(x, x, x, need_weights=False, attn_mask=attn_mask)[0]
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None) -> Tensor:
         x = x + self.attention(self.ln_1(x), attn_mask)

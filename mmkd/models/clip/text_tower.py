@@ -81,8 +81,8 @@ class CLIPTextTower(BaseModule):
             load_state_dict_strictly(
                 self, tower_state_dict(state_dict, 'text', what), what)
 
-    def _build(self, width: int, layers: int, heads: int,
-               context_length: int, vocab_size: int, output_dim: int) -> None:
+    def _build(self, width: int, layers: int, heads: int, context_length: int,
+               vocab_size: int, output_dim: int) -> None:
         self.arch = dict(
             width=width,
             layers=layers,
