@@ -359,3 +359,48 @@ def test_outputs_equal_openai_clip_build_model(state_dict):
         assert torch.allclose(
             text(_tokens()), reference.encode_text(_tokens()), atol=1e-5)
     assert torch.equal(text.logit_scale, reference.logit_scale)
+
+
+def test_vit_b_32_architecture_is_read_off_its_shapes():
+    # ViT-B/32's keys and shapes on the meta device: no memory, no download
+    shapes = openai_clip_shapes(
+        embed_dim=512,
+        vision_width=768,
+        vision_layers=12,
+        patch_size=32,
+        grid=7,
+        text_width=512,
+        text_layers=12,
+        context_length=77,
+        vocab_size=49408)
+    state_dict = {k: torch.empty(s, device='meta') for k, s in shapes.items()}
+    assert clip_vision_config(state_dict) == dict(
+        width=768,
+        layers=12,
+        heads=12,
+        patch_size=32,
+        input_resolution=224,
+        output_dim=512)
+    assert clip_text_config(state_dict) == dict(
+        width=512,
+        layers=12,
+        heads=8,
+        context_length=77,
+        vocab_size=49408,
+        output_dim=512)
+
+
+def test_init_weights_keeps_the_loaded_weights(files):
+    # a distiller calls init_weights() on its whole model
+    image = CLIPImageTower(checkpoint=files['state_dict'])
+    text = CLIPTextTower(checkpoint=files['state_dict'])
+    before = {k: v.clone() for k, v in image.state_dict().items()}
+    before.update({
+        f'text.{k}': v.clone()
+        for k, v in text.state_dict().items()
+    })
+    image.init_weights()
+    text.init_weights()
+    after = dict(image.state_dict())
+    after.update({f'text.{k}': v for k, v in text.state_dict().items()})
+    assert all(torch.equal(before[k], after[k]) for k in before)
