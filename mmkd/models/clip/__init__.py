@@ -1,0 +1,21 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""OpenAI's CLIP (ViT image tower, text tower), its checkpoints, tokenizer
+and class text embeddings: shared by the open-vocabulary methods (OADP,
+EZAD, ...), so no method imports another's CLIP."""
+from .checkpoint import (CLIP_MODEL_URLS, clip_text_config, clip_vision_config,
+                         load_clip_state_dict, load_state_dict_strictly,
+                         resolve_clip_checkpoint)
+from .image_tower import CLIPImageTower, interpolate_pos_embed
+from .prompts import TEMPLATES, VILD_TEMPLATES
+from .text_embeddings import (TextEmbeddings, load_text_embeddings,
+                              prompt_ensemble, save_text_embeddings)
+from .text_tower import CLIPTextTower
+from .tokenizer import CLIPTokenizer
+
+__all__ = [
+    'CLIPImageTower', 'CLIPTextTower', 'CLIPTokenizer', 'CLIP_MODEL_URLS',
+    'TEMPLATES', 'TextEmbeddings', 'VILD_TEMPLATES', 'clip_text_config',
+    'clip_vision_config', 'interpolate_pos_embed', 'load_clip_state_dict',
+    'load_state_dict_strictly', 'load_text_embeddings', 'prompt_ensemble',
+    'resolve_clip_checkpoint', 'save_text_embeddings'
+]
