@@ -233,3 +233,30 @@ def test_zoo_teacher_reads_the_students_input():
         for k, v in student.val_evaluator.items() if k != 'type'
     })
     assert metric.label_scale == 0.25
+
+
+DIGIT = osp.join(ROOT, 'configs', 'digit_scenes')
+
+
+def test_digit_scenes_mit_pair():
+    """The CPU setting of TransKD's benchmark: a MiT teacher and a
+    MiT-B0-shaped student half as wide, on whole 256 px canvases, so that
+    stage 4 is 8x8 (HCL's 4-2-1 pyramid fits); mmseg's mIoU and the mean
+    Boundary IoU."""
+    init_default_scope('mmseg')
+    shapes = {}
+    for name in ('segformer_mit-t_2k_digit-scenes256',
+                 'segformer_mit-b0w16_2k_digit-scenes256'):
+        cfg = Config.fromfile(osp.join(DIGIT, f'{name}.py'))
+        assert cfg.val_evaluator.type == 'mmkd.BoundaryIoUMetric'
+        assert all(t['type'] != 'RandomCrop'
+                   for t in cfg.train_dataloader.dataset.pipeline)
+        assert cfg.train_dataloader.dataset.generate_cfg.img_size == 256
+        model = MODELS.build(cfg.model).eval()
+        with torch.no_grad():
+            feats = model.extract_feat(torch.zeros(1, 3, 256, 256))
+        shapes[name.split('_')[1]] = [tuple(f.shape[1:]) for f in feats]
+    assert shapes['mit-t'] == [(32, 64, 64), (64, 32, 32), (160, 16, 16),
+                               (256, 8, 8)]
+    assert shapes['mit-b0w16'] == [(c // 2, h, w)
+                                   for c, h, w in shapes['mit-t']]
