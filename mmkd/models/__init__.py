@@ -4,3 +4,4 @@ from .losses import *  # noqa: F401,F403
 from .distillers import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
 from .clip import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403

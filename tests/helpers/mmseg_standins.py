@@ -74,3 +74,31 @@ def write_pascal_context(root, num=2, size=(96, 128), seed=0):
         with open(osp.join(split_dir, f'{split}.txt'), 'w') as f:
             f.write('\n'.join(names) + '\n')
     return root
+
+
+def write_acdc(root, num=1, size=(108, 192), seed=0,
+               conditions=('fog', 'night', 'rain', 'snow')):
+    """ACDC's layout: ``rgb_anon/<cond>/{split}/<sequence>/*_rgb_anon.png``
+    and ``gt/<cond>/{split}/<sequence>/*_gt_labelTrainIds.png``
+    (Cityscapes' 19 train ids, 255 = ignore), plus what a reader must
+    skip: a reference image (``{split}_ref/*_rgb_ref_anon.png``), the
+    label-id and colour maps next to the train ids, and a test image
+    without labels. ``size`` keeps ACDC's 9:16 (1080x1920)."""
+    rng = np.random.default_rng(seed)
+    for cond in conditions:
+        seq = f'GOPR{rng.integers(100, 999):04d}'
+        for split in ('train', 'val', 'test'):
+            for i in range(num):
+                stem = f'{seq}_frame_{i:06d}'
+                img, labels = _image_and_labels(rng, *size, 19, ignore=255)
+                _save(osp.join(root, 'rgb_anon', cond, split, seq,
+                               f'{stem}_rgb_anon.png'), img)
+                _save(osp.join(root, 'rgb_anon', cond, f'{split}_ref', seq,
+                               f'{stem}_ref_rgb_ref_anon.png'), img)
+                if split == 'test':
+                    continue
+                gt = osp.join(root, 'gt', cond, split, seq, stem)
+                _save(f'{gt}_gt_labelTrainIds.png', labels)
+                _save(f'{gt}_gt_labelIds.png', labels + 7)
+                _save(f'{gt}_gt_labelColor.png', img)
+    return root

@@ -5,8 +5,10 @@ from .cwd import ChannelWiseDivergence
 from .feature_mimic import L1FeatureLoss, MSEFeatureLoss
 from .gram import GramMatrixLoss
 from .kl_divergence import KLDivergence
+from .weighted_ce import ClassWeightedCrossEntropyLoss
 
 __all__ = [
-    'BaseDistillLoss', 'ChannelWiseDivergence', 'CosineSimilarityLoss',
+    'BaseDistillLoss', 'ChannelWiseDivergence',
+    'ClassWeightedCrossEntropyLoss', 'CosineSimilarityLoss',
     'GramMatrixLoss', 'KLDivergence', 'L1FeatureLoss', 'MSEFeatureLoss'
 ]
