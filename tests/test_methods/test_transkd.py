@@ -513,3 +513,38 @@ def test_ea_needs_patch_embeddings(tmp_path):
                        r"not a patch embedding: EA needs a backbone with "
                        r"patch embeddings"):
         MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('loss_type', ['ChannelWiseDivergence',
+                                       'KLDivergence'])
+def test_cwd_or_kl_replaces_hcl_on_the_fused_maps(tmp_path, loss_type):
+    """The reference's CriterionCWD options: norm_type='channel' with KL
+    and temperature T is the engine's ChannelWiseDivergence(tau=T) (KL of
+    spatial softmaxes, / (N * C), * T^2), norm_type='spatial' its
+    KLDivergence(tau=T) (softmax over channels, / (N * H * W)); on CSF's
+    maps, summed over the stages as the reference's loop does."""
+    from mmkd.models.losses import ChannelWiseDivergence, KLDivergence
+    init_default_scope('mmkd')
+    cfg = transkd_cfg(save_teacher(tmp_path, segformer(8)))
+    hcl = cfg['losses'].pop('hcl')
+    cfg['losses'] = dict(cwd=dict(hcl, type=loss_type, tau=2.0))
+    model = MODELS.build(cfg).eval()
+    student, teacher = stages(STUDENT_DIMS), stages(TEACHER_DIMS, seed=1)
+    loss = model.distiller.compute_distill_losses(
+        dict(stages=student), dict(stages=teacher), None)['distill.loss_cwd']
+    fused = model.distiller.loss_connectors['cwd'](student)
+    ref = dict(ChannelWiseDivergence=ChannelWiseDivergence,
+               KLDivergence=KLDivergence)[loss_type](tau=2.0)
+    expected = sum(ref(f, t) for f, t in zip(fused, teacher))
+    assert loss.item() == pytest.approx(expected.item())
+    # the reference's channel-norm KL by hand on the deepest stage
+    s, t = fused[3] / 2.0, teacher[3] / 2.0
+    n, c = s.shape[:2]
+    if loss_type == 'ChannelWiseDivergence':
+        p_s, p_t = (x.flatten(2).softmax(-1) for x in (s, t))
+        div = F.kl_div(p_s.log(), p_t, reduction='sum') / (n * c)
+    else:
+        div = F.kl_div(s.softmax(1).log(), t.softmax(1),
+                       reduction='sum') / (n * s.shape[2] * s.shape[3])
+    assert (div * 4).item() == pytest.approx(
+        ref(fused[3], teacher[3]).item(), rel=1e-5)
