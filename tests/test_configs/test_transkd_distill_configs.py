@@ -1,6 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """The TransKD DigitScenes configs (Base, GL, EA) train 2 iterations with
-a random teacher on 4 generated canvases, shrunk to 128 px so that a step
+a random teacher on 4 generated canvases, shrunk to 64 px so that a step
 takes seconds on a CPU (the configs train on 256 px); the distillation
 fragments (configs/_base_/distill/transkd-*_mit.py) wire the taps,
 connectors and losses as the reference does."""
@@ -13,8 +13,7 @@ from mmkd_testing import ROOT, save_random_teacher
 
 from mmkd.datasets import make_digit_scenes
 
-DIGIT = ('transkd-{}_segformer-mit-s_segformer-mit-t_2k_'
-         'digit-scenes-256x256')
+DIGIT = 'transkd-{}_segformer-mit-t_segformer-mit-b0w16_2k_digit-scenes256'
 
 
 @pytest.fixture(scope='module')
@@ -23,7 +22,7 @@ def digit_root(tmp_path_factory):
     idempotent)."""
     return make_digit_scenes(
         str(tmp_path_factory.mktemp('digit_scenes')),
-        num_train=4, num_val=1, img_size=128)
+        num_train=4, num_val=1, img_size=64)
 
 
 def digit_cfg(variant, tmp_path, root):
@@ -33,9 +32,9 @@ def digit_cfg(variant, tmp_path, root):
         cfg.model.teacher, str(tmp_path / 'teacher.pth'), 'mmseg')
     cfg.train_dataloader.dataset.update(data_root=root, generate_cfg=None)
     cfg.merge_from_dict({
-        'data_preprocessor.size': (128, 128),
-        'model.student.data_preprocessor.size': (128, 128),
-        'model.teacher.data_preprocessor.size': (128, 128),
+        'data_preprocessor.size': (64, 64),
+        'model.student.data_preprocessor.size': (64, 64),
+        'model.teacher.data_preprocessor.size': (64, 64),
         'train_dataloader.batch_size': 2,
         'train_cfg': dict(type='IterBasedTrainLoop', max_iters=2,
                           val_interval=100),
@@ -56,6 +55,9 @@ def test_digit_scenes_config_trains_two_iterations(variant, tmp_path,
     connector = runner.model.distiller.loss_connectors['pea']
     if variant == 'ea':
         start = connector.fuse_weights.detach().clone()
+    # the pair's channels replace the fragment's MiT-B2 -> B0 ones
+    assert connector.in_channels == [16, 32, 80, 128]
+    assert connector.out_channels == [32, 64, 160, 256]
     runner.train()
     assert runner.iter == 2
     hub = runner.message_hub
