@@ -97,7 +97,12 @@ class Distiller(nn.Module):
             resolution; ``mask_average=True`` next to it averages the loss
             over the masked elements (``avg_factor``) instead of all.
         connectors (dict, optional): Student tap name to a connector config
-            or a list of them. Defaults to None.
+            or a list of them. Defaults to None. A connector (here or a
+            loss's own ``connector=``) with a ``check_models(name, student,
+            teacher, student_tap, teacher_tap)`` method is given, for each
+            loss reading it, the models and that loss's tap configs (one, a
+            list or a dict of them, as the loss names its taps) at build
+            time; ``teacher`` is None without a teacher.
         teacher_dtype (str, optional): ``'bf16'`` or ``'fp16'`` to run the
             teacher in reduced precision (weights and floating inputs cast
             once); its tapped outputs are cast back to float32, so losses run
@@ -234,15 +239,45 @@ class Distiller(nn.Module):
                     teacher_tap=self.teacher_tap_cfgs[route['teacher']],
                     connector=self.connectors[route['student']]
                     if route['student'] in self.connectors else None)
+            if isinstance(route['student'], str) and \
+                    route['student'] in self.connectors:
+                self._check_connector(name,
+                                      self.connectors[route['student']],
+                                      route)
+            if connector_cfg is not None:
+                connector = _build_mmkd(connector_cfg)
+                self._check_connector(name, connector, route)
             name = name[len('loss_'):] if name.startswith('loss_') else name
             if mask_cfg is not None:
                 self.loss_masks[name] = (self._build_mask(
                     name, mask_cfg, loss), bool(mask_average))
             if connector_cfg is not None:
-                self.loss_connectors[name] = _build_mmkd(connector_cfg)
+                self.loss_connectors[name] = connector
             losses[name] = loss
             self.loss_routes[name] = route
         return losses
+
+    def _check_connector(self, name: str, connector: nn.Module,
+                         route: dict) -> None:
+        """Give a connector's ``check_models`` the models and the configs
+        of the taps a loss reads through it (one, a list or a dict of them,
+        as in the loss config), so that it refuses channels or stage counts
+        that do not fit before training. ``teacher`` is None for an
+        evaluation-only distiller."""
+        if not hasattr(connector, 'check_models'):
+            return
+        cfgs = dict(student=self.student_taps.cfgs,
+                    teacher=self.teacher_tap_cfgs)
+        taps = {
+            side: self._gather(cfgs[side], route[side])
+            for side in _SIDES
+        }
+        connector.check_models(
+            name=name,
+            student=self.student,
+            teacher=self.teacher,
+            student_tap=taps['student'],
+            teacher_tap=taps['teacher'])
 
     @staticmethod
     def _route(name: str, side: str, value: Any, taps: dict) -> Any:

@@ -692,3 +692,60 @@ def test_several_taps_are_checked_at_build(tmp_path):
         MODELS.build(distill_cfg(ckpt, losses=dict(x=dict(
             type='MSEFeatureLoss', student=dict(a='logits'),
             teacher=dict(a='logits')))))
+
+
+class CheckedConnector(nn.Module):
+    """Refuses a student narrower than its ``in_channels`` at build time;
+    records what the engine gave its ``check_models``."""
+
+    takes_sequences = True
+    seen = []
+
+    def __init__(self, in_channels=4):
+        super().__init__()
+        self.in_channels = in_channels
+
+    def check_models(self, name, student, teacher, student_tap,
+                     teacher_tap):
+        CheckedConnector.seen.append((name, student_tap, teacher_tap,
+                                      teacher is not None))
+        width = student.neck.out_channels
+        if width != self.in_channels:
+            raise ValueError(f'{name}: student neck has {width} channels, '
+                             f'in_channels is {self.in_channels}')
+
+    def forward(self, feats):
+        return feats
+
+
+def test_connectors_check_the_models_at_build(tmp_path):
+    """A connector's ``check_models`` gets the loss's tap configs (one, a
+    list or a dict, as the loss reads them): a loss's own connector and a
+    tap's connector alike, before any step."""
+    MODELS.register_module('CheckedConnector', module=CheckedConnector,
+                           force=True)
+    try:
+        _, ckpt = save_teacher(tmp_path)
+        CheckedConnector.seen.clear()
+        cfg = distill_cfg(
+            ckpt,
+            connectors=dict(logits=dict(type='CheckedConnector')),
+            losses=dict(
+                own=dict(type='MSEFeatureLoss', student=['feat', 'logits'],
+                         teacher=['logits', 'logits'],
+                         connector=dict(type='CheckedConnector')),
+                tap=dict(type='MSEFeatureLoss', student='logits',
+                         teacher='logits')))
+        MODELS.build(cfg)
+        paths = [(name, [t['path'] for t in s] if isinstance(s, list)
+                  else s['path'], t['path'] if isinstance(t, dict) else
+                  [x['path'] for x in t], has_teacher)
+                 for name, s, t, has_teacher in CheckedConnector.seen]
+        assert paths == [('own', ['neck', 'head'], ['head', 'head'], True),
+                         ('tap', 'head', 'head', True)]
+        cfg['losses']['own']['connector']['in_channels'] = 3
+        with pytest.raises(ValueError, match='own: student neck has 4 '
+                           'channels, in_channels is 3'):
+            MODELS.build(cfg)
+    finally:
+        MODELS.module_dict.pop('CheckedConnector')
