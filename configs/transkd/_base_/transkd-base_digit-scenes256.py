@@ -2,14 +2,15 @@
 # (../../_base_/distill/transkd-base_mit.py) on the DigitScenes MiT pair;
 # the configs above give the pair's channels.
 _base_ = [
-    './segformer-mit_digit-scenes256.py',
+    '../../digit_scenes/segformer_mit-b0w16_2k_digit-scenes256.py',
     '../../_base_/distill/transkd-base_mit.py'
 ]
 model = dict(
     _delete_=True,
     type='mmkd.DistillModel',
-    student={{_base_.student_model}},
-    teacher={{_base_.teacher_model}},
+    student={{_base_.model}},
+    teacher=dict(cfg_path='{{fileDirname}}/../../digit_scenes/'
+                 'segformer_mit-t_2k_digit-scenes256.py'),
     teacher_ckpt='work_dirs/segformer_mit-t_2k_digit-scenes256/'
     'iter_2000.pth',
     taps={{_base_.transkd_taps}},
