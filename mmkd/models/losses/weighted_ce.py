@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmkd.registry import MODELS
+from .base_distill_loss import check_loss_weight
 
 
 @MODELS.register_module()
@@ -37,6 +38,7 @@ class ClassWeightedCrossEntropyLoss(nn.Module):
         if class_weight is None or len(class_weight) == 0:
             raise ValueError('ClassWeightedCrossEntropyLoss needs a '
                              'class_weight list, one value per class')
+        check_loss_weight(loss_weight, type(self).__name__)
         self.class_weight = [float(w) for w in class_weight]
         self.loss_weight = loss_weight
         self._loss_name = loss_name

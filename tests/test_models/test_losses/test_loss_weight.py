@@ -8,6 +8,7 @@ import torch.nn as nn
 
 import mmkd.methods.bpkd  # noqa: F401
 import mmkd.methods.lpld  # noqa: F401
+import mmkd.methods.transkd  # noqa: F401
 import mmkd.methods.unidistill  # noqa: F401
 from mmkd.registry import MODELS
 
@@ -26,6 +27,9 @@ LOSSES = dict(
     BEVKeypointFeatureLoss=dict(point_cloud_range=PCR),
     BEVKeypointRelationLoss=dict(point_cloud_range=PCR),
     BEVResponseLoss=dict(point_cloud_range=PCR),
+    HierarchicalContextLoss=dict(),
+    WeightedEmbeddingLoss=dict(),
+    ClassWeightedCrossEntropyLoss=dict(class_weight=[1.0, 2.0]),
 )
 
 
