@@ -66,7 +66,9 @@ class IoUMetric(MMSegIoUMetric):
     stride-4 ones (1/16 for Cityscapes), so the labels differ from the raw
     argmax only where two classes' scores nearly tie (on smooth random
     19-class logits, 3.5% of the cells; 20% with the cells' top-left
-    pixels, torch's plain nearest). Ignored pixels
+    pixels, torch's plain nearest: ``test_upsampled_logits_sampled_at_\
+    centres_match_the_raw_argmax`` in tests/test_evaluation/
+    test_scaled_iou.py, seed 0). Ignored pixels
     (``ignore_index``) count in no class, as the official ``iouEval`` does
     not count them as false positives. mIoU averages the classes present
     (mmseg's NaN-mean); the official code averages all 19 Cityscapes
