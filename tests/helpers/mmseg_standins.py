@@ -102,3 +102,24 @@ def write_acdc(root, num=1, size=(108, 192), seed=0,
                 _save(f'{gt}_gt_labelIds.png', labels + 7)
                 _save(f'{gt}_gt_labelColor.png', img)
     return root
+
+
+def config_datasets(loader):
+    """A dataloader config's datasets (ACDC concatenates its
+    conditions)."""
+    dataset = loader.dataset
+    return dataset.datasets if dataset.type == 'ConcatDataset' else [dataset]
+
+
+def shrink_seg_config(cfg, data_root, size):
+    """Point a config's dataloaders at ``data_root`` and shrink its own
+    resizes, crops and padding to ``size`` (h, w); no worker processes."""
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for dataset in config_datasets(cfg[key]):
+            dataset.data_root = data_root
+            for t in dataset.pipeline:
+                if t['type'] in ('Resize', 'RandomResize'):
+                    t['scale'] = (size[1], size[0])
+                elif t['type'] == 'RandomCrop':
+                    t['crop_size'] = size
+        cfg[key].update(num_workers=0, persistent_workers=False)

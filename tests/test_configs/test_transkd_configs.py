@@ -14,7 +14,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import PARAM_SCHEDULERS, init_default_scope
 from mmengine.runner import Runner
 from mmkd_testing import ROOT
-from mmseg_standins import write_acdc, write_cityscapes
+from mmseg_standins import (config_datasets, shrink_seg_config, write_acdc,
+                            write_cityscapes)
 
 from mmkd.evaluation import IoUMetric
 from mmkd.models.losses import ClassWeightedCrossEntropyLoss
@@ -48,23 +49,9 @@ def load(name):
     return Config.fromfile(osp.join(TRANSKD, f'{name}.py'))
 
 
-def datasets(loader):
-    """The loader's datasets (ACDC concatenates its conditions)."""
-    dataset = loader.dataset
-    return dataset.datasets if dataset.type == 'ConcatDataset' else [dataset]
-
-
 def shrink(cfg, data_root):
     """The config's own transforms and padding, at a small scale."""
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for dataset in datasets(cfg[key]):
-            dataset.data_root = data_root
-            for t in dataset.pipeline:
-                if t['type'] in ('Resize', 'RandomResize'):
-                    t['scale'] = (SMALL[1], SMALL[0])
-                elif t['type'] == 'RandomCrop':
-                    t['crop_size'] = SMALL
-        cfg[key].update(num_workers=0, persistent_workers=False)
+    shrink_seg_config(cfg, data_root, SMALL)
     cfg.model.data_preprocessor.size = SMALL
 
 
@@ -130,7 +117,7 @@ def test_acdc_reads_four_conditions_train_ids_only(tmp_path):
     cfg = load('students/segformer_mit-b0_1xb2-1000e_acdc-512x1024')
     for split, key in (('train', 'train_dataloader'),
                        ('val', 'val_dataloader')):
-        for d in datasets(cfg[key]):
+        for d in config_datasets(cfg[key]):
             d.data_root = str(tmp_path)
         dataset = DATASETS.build(cfg[key].dataset)
         assert len(dataset) == 8

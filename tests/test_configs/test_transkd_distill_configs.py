@@ -1,7 +1,8 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-"""The TransKD DigitScenes configs (Base, GL, EA) train 2 iterations with
-a random teacher on 4 generated canvases, shrunk to 64 px so that a step
-takes seconds on a CPU (the configs train on 256 px); the distillation
+"""The TransKD distillation configs (Base, GL, EA) train 2 iterations with
+a random teacher: the DigitScenes ones on 4 generated canvases shrunk to
+64 px, the Cityscapes and ACDC ones on stand-ins in their folder layouts
+shrunk to 64x128, so that a step takes seconds on a CPU; the distillation
 fragments (configs/_base_/distill/transkd-*_mit.py) wire the taps,
 connectors and losses as the reference does."""
 import os.path as osp
@@ -10,10 +11,16 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmkd_testing import ROOT, save_random_teacher
+from mmseg_standins import shrink_seg_config, write_acdc, write_cityscapes
 
 from mmkd.datasets import make_digit_scenes
 
 DIGIT = 'transkd-{}_segformer-mit-t_segformer-mit-b0w16_2k_digit-scenes256'
+STREET = 'transkd-{}_segformer-mit-b2_segformer-mit-b0_1xb2-1000e_{}-512x1024'
+ZOO_CKPT = ('segformer_mit-b2_8x1_1024x1024_160k_cityscapes_20211207_134205-'
+            '6096669a.pth')
+TEACHERS = osp.join(ROOT, 'configs', 'transkd', 'teachers')
+SMALL = (64, 128)
 
 
 @pytest.fixture(scope='module')
@@ -96,3 +103,71 @@ def test_fragments_follow_the_reference():
     assert ea.transkd_losses.pea.student[4:] == [
         'input1', 'input2', 'input3', 'input4'
     ]
+
+
+def street_cfg(variant, dataset, tmp_path):
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'transkd',
+                 STREET.format(variant, dataset) + '.py'))
+    root = str(tmp_path / 'data')
+    {'cityscapes': write_cityscapes, 'acdc': write_acdc}[dataset](root)
+    shrink_seg_config(cfg, root, SMALL)
+    cfg.merge_from_dict({
+        'data_preprocessor.size': SMALL,
+        'model.student.data_preprocessor.size': SMALL,
+        'model.teacher.data_preprocessor.size': SMALL,
+        'train_dataloader.batch_size': 2,
+        'default_hooks.logger.interval': 1,
+        'work_dir': str(tmp_path / 'work'),
+        'log_level': 'WARNING',
+    })
+    # replaced, not merged: the protocol's loop counts epochs
+    cfg.train_cfg = dict(
+        type='IterBasedTrainLoop', max_iters=2, val_interval=2)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    return cfg
+
+
+@pytest.mark.parametrize('dataset', ['cityscapes', 'acdc'])
+@pytest.mark.parametrize('variant', ['base', 'gl', 'ea'])
+def test_street_scene_config_trains_two_iterations(variant, dataset,
+                                                   tmp_path):
+    """MiT-B2 (the zoo's, as the official scripts use the Cityscapes
+    teacher on ACDC too) into a MiT-B0 from scratch under TransKD's
+    protocol: both distillation losses train, the student is scored at a
+    quarter of the input."""
+    cfg = street_cfg(variant, dataset, tmp_path)
+    assert cfg.model.teacher_ckpt.endswith(ZOO_CKPT)
+    assert cfg.model.teacher.cfg_path == osp.join(
+        TEACHERS, 'segformer_mit-b2_8xb1-160k_cityscapes-512x1024.py')
+    cfg.model.teacher_ckpt = save_random_teacher(
+        cfg.model.teacher, str(tmp_path / 'teacher.pth'), 'mmseg')
+    runner = Runner.from_cfg(cfg)
+    connector = runner.model.distiller.loss_connectors['pea']
+    assert connector.in_channels == [32, 64, 160, 256]
+    assert connector.out_channels == [64, 128, 320, 512]
+    runner.train()
+    assert runner.iter == 2
+    hub = runner.message_hub
+    for loss in ('hcl', 'pea'):
+        assert hub.get_scalar(f'train/distill.loss_{loss}').current() > 0
+    assert [m.label_scale for m in runner.val_evaluator.metrics] == [0.25]
+    assert 0 <= hub.get_scalar('val/mIoU').current() <= 100
+
+
+def test_protocol_teacher_replaces_the_zoo_one(tmp_path):
+    """The override the configs' header gives: the B2 trained under the
+    protocol (head 768, no normalisation) distils instead."""
+    cfg = street_cfg('base', 'cityscapes', tmp_path)
+    cfg.merge_from_dict({
+        'model.teacher.cfg_path':
+        osp.join(TEACHERS, 'segformer_mit-b2_1xb8-1000e_cityscapes-'
+                 '512x1024.py'),
+        'model.teacher.backbone.init_cfg': None,
+    })
+    cfg.model.teacher_ckpt = save_random_teacher(
+        cfg.model.teacher, str(tmp_path / 'teacher.pth'), 'mmseg')
+    model = Runner.from_cfg(cfg).model
+    teacher = model.teacher
+    assert teacher.decode_head.channels == 768
+    assert teacher.data_preprocessor.std.flatten().tolist() == [255.0] * 3

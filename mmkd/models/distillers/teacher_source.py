@@ -135,10 +135,14 @@ class TeacherSource:
         """The teacher's inputs for a raw batch, or None when the teacher
         reads the student's preprocessed inputs.
 
-        Runs before the student's preprocessor (in inference mode), so the
+        Runs before the student's preprocessor, in training mode (so the
+        teacher's inputs are padded and stacked as a training batch is:
+        inference mode skips the padding to a fixed ``size``, and the
+        teacher's features would then not line up with the student's) on
+        copies of the data samples and without batch augmentations: the
         student's batch augmentations do not reach the teacher and the
-        student's meta (pad shape, batch input shape), set afterwards, is
-        the one left in the shared data samples.
+        samples keep the student's meta (pad shape, batch input shape) and
+        labels.
 
         Args:
             data (dict): The batch from the data loader.
@@ -156,14 +160,15 @@ class TeacherSource:
                     f"{TEACHER_INPUTS!r} (keys: {', '.join(sorted(data))}): "
                     'pack the teacher view with mmkd.PackTeacherView in the '
                     'training pipeline')
-            data = dict(inputs=data[TEACHER_INPUTS],
-                        data_samples=data.get('data_samples'))
             preprocessor = self.model.data_preprocessor \
                 if self.own_preprocessor else student_preprocessor
-            return preprocessor(data, False)['inputs']
+            return _preprocess_apart(
+                preprocessor,
+                dict(inputs=data[TEACHER_INPUTS],
+                     data_samples=data.get('data_samples')))
         if self.own_preprocessor:
-            return self.model.data_preprocessor(
-                strip_teacher_view(data), False)['inputs']
+            return _preprocess_apart(self.model.data_preprocessor,
+                                     strip_teacher_view(data))
         return None
 
     def outputs(self, distiller, inputs: Any, data_samples: Optional[list],
@@ -181,6 +186,21 @@ def check_teacher_cache(cache_dir: str, pipeline: List[dict]) -> None:
     from the one ``cache_dir`` was built with (``tools/train.py``)."""
     check_cacheable_pipeline(pipeline)
     check_cache_pipeline(cache_dir, pipeline)
+
+
+def _preprocess_apart(preprocessor: nn.Module, data: dict) -> Any:
+    """``preprocessor``'s training-mode inputs for ``data``, leaving the
+    batch's data samples as they were and running no batch
+    augmentation."""
+    data = dict(data, data_samples=copy.deepcopy(data.get('data_samples')))
+    augments = getattr(preprocessor, 'batch_augments', None)
+    if augments is not None:
+        preprocessor.batch_augments = None
+    try:
+        return preprocessor(data, True)['inputs']
+    finally:
+        if augments is not None:
+            preprocessor.batch_augments = augments
 
 
 def strip_teacher_view(data: dict) -> dict:

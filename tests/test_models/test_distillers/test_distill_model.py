@@ -255,6 +255,42 @@ def test_teacher_own_data_preprocessor(tmp_path):
     assert 'teacher_inputs' not in model.data_preprocessor(batch, True)
 
 
+def test_teacher_own_preprocessor_pads_as_in_training(tmp_path):
+    """mmseg's SegDataPreProcessor pads to ``size`` in training mode only:
+    the teacher's own preprocessor runs in that mode, so an image smaller
+    than the crop reaches both models padded alike; on copies of the data
+    samples (the student's labels and meta stay its own) and without the
+    teacher's batch augmentations."""
+    from mmseg.structures import SegDataSample
+    from mmengine.structures import PixelData
+    _, ckpt = save_teacher(tmp_path)
+    seg_pp = dict(type='mmseg.SegDataPreProcessor', size=(12, 12),
+                  pad_val=0, seg_pad_val=255)
+    cfg = distill_cfg(ckpt)
+    cfg['student']['data_preprocessor'] = dict(seg_pp, mean=[0.] * 3,
+                                               std=[1.] * 3)
+    cfg['teacher']['data_preprocessor'] = dict(seg_pp, mean=[0.5] * 3,
+                                               std=[0.25] * 3)
+    model = MODELS.build(cfg)
+    model.teacher.data_preprocessor.batch_augments = \
+        lambda inputs, samples: (inputs + 100, samples)
+    raw = [torch.rand(3, 8, 10) for _ in range(2)]
+    samples = [
+        SegDataSample(gt_sem_seg=PixelData(
+            data=torch.zeros(1, 8, 10, dtype=torch.long))) for _ in raw
+    ]
+    data = model.data_preprocessor(dict(inputs=raw, data_samples=samples),
+                                   True)
+    teacher = data['teacher_inputs']
+    assert teacher.shape == data['inputs'].shape == (2, 3, 12, 12)
+    torch.testing.assert_close(teacher[:, :, :8, :10],
+                               (torch.stack(raw) - 0.5) / 0.25)
+    assert teacher[:, :, 8:].abs().sum() == 0  # padded, not augmented
+    for sample in data['data_samples']:
+        assert sample.gt_sem_seg.shape == (12, 12)  # the student's padding
+        assert tuple(sample.padding_size) == (0, 2, 0, 4)
+
+
 def test_to_moves_teacher_and_deepcopy_shares_it(tmp_path):
     _, ckpt = save_teacher(tmp_path)
     model = MODELS.build(distill_cfg(ckpt))
