@@ -688,3 +688,30 @@ def test_bpkd_ablation_spec_extends_the_main_spec():
     plan = benchmark.make_plan(
         benchmark.parse_args(['bpkd_digit-scenes_ablation']))
     assert [row.name for row in plan.order][0] == 'teacher'
+
+
+def test_transkd_spec_distils_every_variant_from_one_teacher():
+    """The TransKD spec: the MiT teacher trained once, and per seed the
+    gated student, CWD and TransKD Base/GL/EA, each distilled from that
+    teacher and compared with the student; every config exists, the seeds
+    are not the tuning seed (100) and the held-out split has its own
+    generator seed."""
+    spec = benchmark.load_spec('transkd_digit-scenes')[2]
+    rows = {row.name: row for row in spec.rows}
+    assert list(rows) == [
+        'teacher', 'student', 'cwd', 'transkd_base', 'transkd_gl',
+        'transkd_ea'
+    ]
+    assert not rows['teacher'].per_seed and rows['teacher'].gate
+    assert rows['student'].gate
+    for name in ('cwd', 'transkd_base', 'transkd_gl', 'transkd_ea'):
+        assert (rows[name].teacher, rows[name].baseline) == ('teacher',
+                                                             'student')
+    for row in spec.rows:
+        assert osp.exists(osp.join(ROOT, row.config)), row.config
+    for variant in ('base', 'gl', 'ea'):
+        assert f'transkd-{variant}_' in rows[f'transkd_{variant}'].config
+    assert len(spec.seeds) >= 3 and 100 not in spec.seeds
+    assert 'test_dataloader.dataset.generate_cfg.seed=100' in spec.splits[
+        'heldout'].options
+    assert ('transkd_base', 'cwd') in spec.comparisons
