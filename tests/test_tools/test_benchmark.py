@@ -715,3 +715,30 @@ def test_transkd_spec_distils_every_variant_from_one_teacher():
     assert 'test_dataloader.dataset.generate_cfg.seed=100' in spec.splits[
         'heldout'].options
     assert ('transkd_base', 'cwd') in spec.comparisons
+
+
+def test_test_runs_again_when_its_inputs_change(tmp_path, monkeypatch):
+    """A test's metrics are reused only for the same config, checkpoint
+    and options: another split's options (or another checkpoint) re-test,
+    instead of returning the first split's numbers."""
+    calls = []
+
+    def fake_run(cmd, log_file, env=None):
+        calls.append(cmd)
+        out = cmd[cmd.index('--dump-metrics') + 1]
+        with open(out, 'w') as f:
+            json.dump(dict(mIoU=float(len(calls))), f)
+
+    monkeypatch.setattr(tool_runs, 'run', fake_run)
+    ckpt = tmp_path / 'iter_4.pth'
+    ckpt.write_text('weights')
+    os.utime(ckpt, (1e9, 1e9))
+    work_dir = str(tmp_path / 'run')
+    first = tool_runs.test('a.py', str(ckpt), work_dir, ['x=1'])
+    assert tool_runs.test('a.py', str(ckpt), work_dir, ['x=1']) == first
+    assert len(calls) == 1
+    assert tool_runs.test('a.py', str(ckpt), work_dir, ['x=2']) == dict(
+        mIoU=2.0)
+    assert tool_runs.test('b.py', str(ckpt), work_dir, ['x=2']) == dict(
+        mIoU=3.0)
+    assert len(calls) == 3

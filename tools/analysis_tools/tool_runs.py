@@ -86,12 +86,16 @@ def train(config, work_dir, seed, options, env=None):
 
 def test(config, ckpt, work_dir, options):
     """Evaluate ``ckpt`` unless ``<work_dir>/test_metrics.json`` is newer
-    than it; return the metrics dict."""
+    than it and was made from the same config, checkpoint and options
+    (recorded next to it in ``test_inputs.json``); return the metrics
+    dict."""
     os.makedirs(work_dir, exist_ok=True)
     out = osp.join(work_dir, 'test_metrics.json')
-    if osp.isfile(out) and osp.getmtime(out) > osp.getmtime(ckpt):
-        with open(out) as f:
-            return json.load(f)
+    inputs_file = osp.join(work_dir, 'test_inputs.json')
+    inputs = dict(config=config, checkpoint=ckpt, options=list(options))
+    if osp.isfile(out) and osp.getmtime(out) > osp.getmtime(ckpt) and \
+            _read_json(inputs_file) == inputs:
+        return _read_json(out)
     cmd = [
         sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
         osp.join(work_dir, 'test'), '--dump-metrics', out
@@ -99,7 +103,16 @@ def test(config, ckpt, work_dir, options):
     if options:
         cmd += ['--cfg-options', *options]
     run(cmd, osp.join(work_dir, 'test.log'))
-    with open(out) as f:
+    with open(inputs_file, 'w') as f:
+        json.dump(inputs, f)
+    return _read_json(out)
+
+
+def _read_json(path):
+    """The file's JSON, or None when it does not exist."""
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
         return json.load(f)
 
 
