@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from clip_standins import random_openai_clip
 from mmengine.structures import InstanceData
 
-from mmkd.methods.oadp import (OAKE, ProposalSample, block0_box,
-                               block_layout, block_view, expand_boxes,
-                               load_proposals, object_masks, object_view,
-                               partition, valid_proposals)
+from mmkd.methods.oadp import (OAKE, ProposalSample, block0_box, block_layout,
+                               block_view, expand_boxes, load_proposals,
+                               object_masks, object_view, partition,
+                               valid_proposals)
 from mmkd.models.clip import (CLIPImageTower, clip_normalize, clip_square,
                               crop_image, resize_image)
 
@@ -93,8 +93,8 @@ def test_square_crops_of_side_sqrt_8_area():
     # a side beyond the image stays on the centre: x fits, y does not
     square = expand_boxes(torch.tensor([[0., 0., 20., 20.]]), 100, 30)[0]
     side = math.sqrt(8 * 400)
-    assert torch.allclose(square, torch.tensor([0., 10 - side / 2, side,
-                                                10 + side / 2]))
+    assert torch.allclose(
+        square, torch.tensor([0., 10 - side / 2, side, 10 + side / 2]))
 
 
 def test_object_crops_are_black_beyond_the_image():
@@ -135,9 +135,9 @@ def test_object_masks_follow_the_official_nearest_resize():
             outside[None, None].float(), size=(14, 14), mode='nearest')
         assert torch.equal(mask, expected[0, 0].bool())
     # a box in the middle third of its square: the middle patches only
-    mask = object_masks(
-        torch.tensor([[20., 20., 40., 40.]]), torch.tensor([[0., 0., 56.,
-                                                              56.]]), 14)[0]
+    box = torch.tensor([[20., 20., 40., 40.]])
+    square = torch.tensor([[0., 0., 56., 56.]])
+    mask = object_masks(box, square, 14)[0]
     assert (~mask).nonzero()[:, 0].unique().tolist() == list(range(5, 11))
 
 
@@ -175,6 +175,9 @@ def test_oake_is_frozen_and_normalised(oake):
     assert objects['embeddings'].shape == (2, 16)
     assert not objects['embeddings'].requires_grad
     assert torch.allclose(objects['embeddings'].norm(dim=-1), torch.ones(2))
+    none = oake.embed_objects(image, torch.zeros(0, 4))
+    assert none['embeddings'].shape == (0, 16)
+    assert none['boxes'].shape == (0, 4)
     # [OBJ] of a proposal is the tower's token for its crop and mask
     crops, masks = object_view(image, proposals[:1, :4], 14)
     token = oake.tower.forward_with_token(
@@ -208,18 +211,21 @@ def test_proposal_file_layouts(tmp_path):
 
 
 @pytest.mark.parametrize('data, error, message', [
-    ({'images/0.png': np.zeros((1, 4))}, KeyError,
-     r"no proposals for image '/data/images/1.png' \(tried keys "
+    ({
+        'images/0.png': np.zeros((1, 4))
+    }, KeyError, r"no proposals for image '/data/images/1.png' \(tried keys "
      r"\['images/1.png', 1, '1'\]"),
     ([np.zeros((1, 4)), np.zeros((2, 3))], ValueError,
      r"image 1 \('images/1.png'\): proposals of shape \(2, 3\), expected "
      r'\(N, 4\)'),
-    ([np.zeros((1, 4))], ValueError,
-     'lists proposals of 1 images, the dataset has 2'),
+    ([np.zeros((1, 4))
+      ], ValueError, 'lists proposals of 1 images, the dataset has 2'),
     ([np.zeros((1, 4)), np.array([[5, 5, 1, 9]])], ValueError,
      r'proposal 0 is \[5.0, 5.0, 1.0, 9.0, 1.0\], not a finite'),
-    ({'images/0.png': dict(boxes=1), 1: np.zeros((0, 4))}, KeyError,
-     r"image 'images/0.png': a dict item needs bboxes"),
+    ({
+        'images/0.png': dict(boxes=1),
+        1: np.zeros((0, 4))
+    }, KeyError, r"image 'images/0.png': a dict item needs bboxes"),
 ])
 def test_bad_proposal_files_are_named(tmp_path, data, error, message):
     path = str(tmp_path / 'proposals.pkl')

@@ -127,14 +127,15 @@ def _load_image(path: str) -> torch.Tensor:
     return to_rgb_tensor(image, 'rgb')
 
 
-def extract_oake(dataset,
-                 oake: OAKE,
-                 out: str,
-                 proposal_file: Optional[str] = None,
-                 data_root: Optional[str] = None,
-                 views: Sequence[str] = OAKE_VIEWS,
-                 progress: Optional[Callable[[int, int], None]] = None
-                 ) -> Dict[str, str]:
+def extract_oake(
+        dataset,
+        oake: OAKE,
+        out: str,
+        proposal_file: Optional[str] = None,
+        data_root: Optional[str] = None,
+        views: Sequence[str] = OAKE_VIEWS,
+        progress: Optional[Callable[[int, int],
+                                    None]] = None) -> Dict[str, str]:
     """Embed every image of ``dataset`` with OAKE into record caches.
 
     The proposals are read and checked for every image before any image

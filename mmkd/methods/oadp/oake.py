@@ -72,6 +72,8 @@ class OAKE(nn.Module):
         self.tower = tower.eval().requires_grad_(False)
         self.size = tower.input_resolution
         patch = tower.patch_size
+        if object_padding is None:
+            object_padding = (patch - 1) // 2
         self.settings = dict(
             block_size=block_size or self.size,
             max_stride=max_stride,
@@ -80,8 +82,7 @@ class OAKE(nn.Module):
             expand_ratio=expand_ratio,
             min_size=min_size,
             object_stride=object_stride or max(patch // 2, 1),
-            object_padding=(patch - 1) // 2
-            if object_padding is None else object_padding,
+            object_padding=object_padding,
             mask_bias=mask_bias,
             size=self.size)
         self.grid = patch_grid(self.size, patch,
@@ -136,7 +137,9 @@ class OAKE(nn.Module):
         keep = valid_proposals(boxes, s['min_size'])
         boxes = boxes[keep]
         embeddings = []
-        for chunk in boxes.split(self.batch_size):
+        # an empty tensor splits into one empty chunk: no forward for it
+        for start in range(0, len(boxes), self.batch_size):
+            chunk = boxes[start:start + self.batch_size]
             crops, masks = object_view(image, chunk, self.grid,
                                        s['expand_ratio'], self.size)
             bias = masks.flatten(1).float() * s['mask_bias']

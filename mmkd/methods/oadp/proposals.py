@@ -56,6 +56,12 @@ class ProposalSample:
         return list(dict.fromkeys(keys))
 
 
+def _tensor(value) -> Tensor:
+    if isinstance(value, Tensor):
+        return value.detach().cpu().float()
+    return torch.as_tensor(np.asarray(value, dtype=np.float32))
+
+
 def _as_boxes(item, where: str) -> Tensor:
     """An item as float32 (N, 5): boxes and scores."""
     scores = None
@@ -67,15 +73,11 @@ def _as_boxes(item, where: str) -> Tensor:
                            f'keys {sorted(item)}')
         scores = item.get('scores')
         item = item['bboxes']
-    if isinstance(item, (list, tuple)):
-        item = np.asarray(item, dtype=np.float32).reshape(-1, 4) \
-            if len(item) == 0 else np.asarray(item, dtype=np.float32)
-    if not isinstance(item, (np.ndarray, Tensor)):
+    if not isinstance(item, (np.ndarray, Tensor, list, tuple)):
         raise TypeError(f'{where}: expected an array (N, 4) or (N, 5), got '
                         f'{type(item).__name__}')
-    boxes = torch.as_tensor(np.asarray(item) if isinstance(
-        item, np.ndarray) else item.detach().cpu()).float()
-    if boxes.dim() == 1 and boxes.numel() == 0:
+    boxes = _tensor(item)
+    if boxes.numel() == 0 and boxes.dim() < 2:  # [] or np.zeros(0)
         boxes = boxes.reshape(0, 4)
     if boxes.dim() != 2 or boxes.shape[1] not in (4, 5) or (
             scores is not None and boxes.shape[1] != 4):
@@ -84,8 +86,7 @@ def _as_boxes(item, where: str) -> Tensor:
             '(N, 4) boxes x1, y1, x2, y2 or (N, 5) with a score last' +
             (' (bboxes (N, 4) beside scores)' if scores is not None else ''))
     if scores is not None:
-        scores = torch.as_tensor(np.asarray(scores) if not isinstance(
-            scores, Tensor) else scores.detach().cpu()).float().reshape(-1)
+        scores = _tensor(scores).reshape(-1)
         if scores.numel() != boxes.shape[0]:
             raise ValueError(f'{where}: {boxes.shape[0]} bboxes but '
                              f'{scores.numel()} scores')

@@ -26,9 +26,8 @@ from mmkd.models.clip import (center_square_box, clip_normalize, clip_square,
                               crop_image, resize_image)
 
 __all__ = [
-    'block0_box', 'block_layout', 'block_view', 'expand_boxes',
-    'global_view', 'object_masks', 'object_view', 'partition', 'patch_grid',
-    'valid_proposals'
+    'block0_box', 'block_layout', 'block_view', 'expand_boxes', 'global_view',
+    'object_masks', 'object_view', 'partition', 'patch_grid', 'valid_proposals'
 ]
 
 
@@ -38,7 +37,8 @@ def global_view(image: Tensor) -> Tensor:
     return clip_normalize(image)
 
 
-def partition(length: int, block_size: int = 224,
+def partition(length: int,
+              block_size: int = 224,
               max_stride: int = 112) -> List[int]:
     """Offsets of the fewest ``block_size`` windows covering ``length``
     with strides of at most ``max_stride``, evenly spread (the first
@@ -141,8 +141,8 @@ def block_view(image: Tensor,
         for x, y in offsets:
             window = crop_image(level, (x, y, x + block_size, y + block_size))
             blocks.append(resize_image(window, (size, size)))
-            boxes.append((x * sx, y * sy, (x + block_size) * sx,
-                          (y + block_size) * sy))
+            boxes.append(
+                (x * sx, y * sy, (x + block_size) * sx, (y + block_size) * sy))
     return torch.stack(blocks), torch.tensor(boxes, dtype=torch.float32)
 
 

@@ -20,10 +20,9 @@ __all__ = [
     'CLIPImageTower', 'CLIPTextTower', 'CLIPTokenizer', 'CLIP_MEAN',
     'CLIP_MODEL_URLS', 'CLIP_STD', 'TEMPLATES', 'TextEmbeddings',
     'VILD_TEMPLATES', 'center_crop', 'center_square_box', 'clip_normalize',
-    'clip_preprocess', 'clip_square', 'clip_text_config',
-    'clip_vision_config', 'crop_image', 'interpolate_pos_embed',
-    'load_clip_state_dict', 'load_state_dict_strictly',
-    'load_text_embeddings', 'prompt_ensemble', 'resize_image',
-    'resize_shorter', 'resolve_clip_checkpoint', 'save_text_embeddings',
-    'to_rgb_tensor'
+    'clip_preprocess', 'clip_square', 'clip_text_config', 'clip_vision_config',
+    'crop_image', 'interpolate_pos_embed', 'load_clip_state_dict',
+    'load_state_dict_strictly', 'load_text_embeddings', 'prompt_ensemble',
+    'resize_image', 'resize_shorter', 'resolve_clip_checkpoint',
+    'save_text_embeddings', 'to_rgb_tensor'
 ]

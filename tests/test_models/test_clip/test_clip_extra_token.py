@@ -16,8 +16,7 @@ def _tower(layers=2):
     state_dict = random_openai_clip(
         vision_layers=layers, dtype=torch.float32, **ARCH)
     # OADP's object view: stride 16, padding 15 -> 14x14 patches at 224 px
-    return CLIPImageTower(
-        checkpoint=state_dict, resize_pos_embed=True).eval()
+    return CLIPImageTower(checkpoint=state_dict, resize_pos_embed=True).eval()
 
 
 def _images(n=2, seed=0):
@@ -74,6 +73,8 @@ def test_pixels_outside_the_box_do_not_change_the_token():
 
 def test_patch_bias_shape_is_checked():
     tower = _tower(layers=1)
-    with pytest.raises(ValueError, match=r'patch_bias has shape \[2, 49\], '
-                       r'the images give 2 x 196 patches'):
+    with pytest.raises(
+            ValueError,
+            match=r'patch_bias has shape \[2, 49\], '
+            r'the images give 2 x 196 patches'):
         tower.forward_with_token(_images(), torch.zeros(2, 49), 16, 15)

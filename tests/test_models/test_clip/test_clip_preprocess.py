@@ -68,11 +68,15 @@ def test_clip_preprocess_normalises_the_centre_square():
 
 
 def test_bad_images_are_named():
-    with pytest.raises(ValueError, match=r'RGB uint8 tensor \(3, H, W\), '
-                       r'got torch.float32 of shape \[3, 4, 4\]'):
+    with pytest.raises(
+            ValueError,
+            match=r'RGB uint8 tensor \(3, H, W\), '
+            r'got torch.float32 of shape \[3, 4, 4\]'):
         resize_image(torch.zeros(3, 4, 4), (2, 2))
-    with pytest.raises(ValueError, match=r'\(H, W, 3\) uint8 image, got '
-                       r'uint8 of shape \(4, 4\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'\(H, W, 3\) uint8 image, got '
+            r'uint8 of shape \(4, 4\)'):
         to_rgb_tensor(np.zeros((4, 4), np.uint8))
     bgr = np.zeros((2, 3, 3), np.uint8)
     bgr[..., 0] = 9  # blue
