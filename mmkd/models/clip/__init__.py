@@ -6,6 +6,10 @@ from .checkpoint import (CLIP_MODEL_URLS, clip_text_config, clip_vision_config,
                          load_clip_state_dict, load_state_dict_strictly,
                          resolve_clip_checkpoint)
 from .image_tower import CLIPImageTower, interpolate_pos_embed
+from .preprocess import (CLIP_MEAN, CLIP_STD, center_crop, center_square_box,
+                         clip_normalize, clip_preprocess, clip_square,
+                         crop_image, resize_image, resize_shorter,
+                         to_rgb_tensor)
 from .prompts import TEMPLATES, VILD_TEMPLATES
 from .text_embeddings import (TextEmbeddings, load_text_embeddings,
                               prompt_ensemble, save_text_embeddings)
@@ -13,9 +17,12 @@ from .text_tower import CLIPTextTower
 from .tokenizer import CLIPTokenizer
 
 __all__ = [
-    'CLIPImageTower', 'CLIPTextTower', 'CLIPTokenizer', 'CLIP_MODEL_URLS',
-    'TEMPLATES', 'TextEmbeddings', 'VILD_TEMPLATES', 'clip_text_config',
-    'clip_vision_config', 'interpolate_pos_embed', 'load_clip_state_dict',
+    'CLIPImageTower', 'CLIPTextTower', 'CLIPTokenizer', 'CLIP_MEAN',
+    'CLIP_MODEL_URLS', 'CLIP_STD', 'TEMPLATES', 'TextEmbeddings',
+    'VILD_TEMPLATES', 'center_crop', 'center_square_box', 'clip_normalize',
+    'clip_preprocess', 'clip_square', 'clip_text_config', 'clip_vision_config',
+    'crop_image', 'interpolate_pos_embed', 'load_clip_state_dict',
     'load_state_dict_strictly', 'load_text_embeddings', 'prompt_ensemble',
-    'resolve_clip_checkpoint', 'save_text_embeddings'
+    'resize_image', 'resize_shorter', 'resolve_clip_checkpoint',
+    'save_text_embeddings', 'to_rgb_tensor'
 ]

@@ -173,10 +173,27 @@ class CLIPImageTower(BaseModule):
                 'resize_pos_embed=True')
         return interpolate_pos_embed(self.positional_embedding, grid)
 
-    def embed(self, x: Tensor) -> Tensor:
+    def embed(self,
+              x: Tensor,
+              patch_stride: Optional[int] = None,
+              patch_padding: Optional[int] = None) -> Tensor:
         """Images (N, 3, H, W) to tokens (1 + h * w, N, D) after
-        ``ln_pre``, class token first."""
-        x = self.conv1(x.to(self.conv1.weight.dtype))
+        ``ln_pre``, class token first.
+
+        ``patch_stride`` and ``patch_padding`` override the tower's for this
+        call (OADP runs one tower at stride 32 and at stride 16); another
+        grid of patches needs ``resize_pos_embed``.
+        """
+        x = x.to(self.conv1.weight.dtype)
+        if patch_stride is None and patch_padding is None:
+            x = self.conv1(x)
+        else:
+            x = F.conv2d(
+                x,
+                self.conv1.weight,
+                stride=patch_stride or self.conv1.stride,
+                padding=self.conv1.padding
+                if patch_padding is None else patch_padding)
         grid = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)  # N, h * w, D
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
@@ -194,3 +211,52 @@ class CLIPImageTower(BaseModule):
         normalised."""
         x = self.transformer(self.embed(x))
         return self.project(x[0])
+
+    def forward_with_token(
+            self,
+            x: Tensor,
+            patch_bias: Optional[Tensor] = None,
+            patch_stride: Optional[int] = None,
+            patch_padding: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+        """Run the tower with an extra token beside the class token.
+
+        The extra token starts as a copy of the class token after
+        ``ln_pre``; in each block it is the only query of an attention
+        whose keys and values are the patch tokens entering the block and
+        itself, with ``patch_bias`` added to the patches' logits (OADP's
+        [OBJ] token: -100 on patches outside the object). The class and
+        patch tokens go through the tower as in :meth:`forward`, untouched
+        by the extra token. Both leave through ``ln_post`` and ``proj``.
+
+        Args:
+            x (Tensor): Images (N, 3, H, W).
+            patch_bias (Tensor, optional): Additive attention bias on the
+                patches, (N, h * w) in the row-major order of the grid of
+                patches (``(N, h, w)`` is accepted).
+            patch_stride (int, optional): See :meth:`embed`.
+            patch_padding (int, optional): See :meth:`embed`.
+
+        Returns:
+            tuple[Tensor, Tensor]: The class token's and the extra token's
+            embeddings, each (N, output_dim), not normalised.
+        """
+        tokens = self.embed(x, patch_stride, patch_padding)
+        num_patches, n = tokens.shape[0] - 1, tokens.shape[1]
+        bias = None
+        if patch_bias is not None:
+            if patch_bias.dim() == 3:
+                patch_bias = patch_bias.flatten(1)
+            if tuple(patch_bias.shape) != (n, num_patches):
+                raise ValueError(
+                    f'CLIPImageTower: patch_bias has shape '
+                    f'{list(patch_bias.shape)}, the images give {n} x '
+                    f'{num_patches} patches')
+            # the extra token's own column is last, unbiased
+            bias = torch.cat([patch_bias, patch_bias.new_zeros(n, 1)], 1)
+            bias = bias[:, None].repeat_interleave(
+                self.transformer.heads, dim=0)
+        token = tokens[:1]
+        for block in self.transformer.resblocks:
+            token = block.forward_token(token, tokens[1:], bias)
+            tokens = block(tokens)
+        return self.project(tokens[0]), self.project(token[0])

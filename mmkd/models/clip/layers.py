@@ -60,6 +60,32 @@ class ResidualAttentionBlock(nn.Module):
         x = x + self.attention(self.ln_1(x), attn_mask)
         return x + self.mlp(self.ln_2(x))
 
+    def forward_token(self,
+                      token: Tensor,
+                      keys: Tensor,
+                      attn_bias: Optional[Tensor] = None) -> Tensor:
+        """This block for an extra token that reads ``keys`` without
+        changing them: ``token`` (1, N, D) is the only query, ``keys``
+        (S, N, D) and the token itself the keys and values (OADP's [OBJ]
+        token, whose keys are the image tokens entering the block).
+
+        Args:
+            token (Tensor): The extra token, (1, N, D).
+            keys (Tensor): The tokens it attends to, (S, N, D).
+            attn_bias (Tensor, optional): Additive attention bias
+                (N * heads, 1, S + 1), sample-major, the token's own
+                column last.
+
+        Returns:
+            Tensor: The updated token, (1, N, D).
+        """
+        kv = self.ln_1(torch.cat([keys, token]))
+        if attn_bias is not None:
+            attn_bias = attn_bias.to(dtype=kv.dtype, device=kv.device)
+        token = token + self.attn(
+            kv[-1:], kv, kv, need_weights=False, attn_mask=attn_bias)[0]
+        return token + self.mlp(self.ln_2(token))
+
 
 class Transformer(nn.Module):
     """A stack of :class:`ResidualAttentionBlock` under ``resblocks``.
