@@ -1,0 +1,11 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+from .split import (DIGIT_SCENES_BASE_CLASSES, DIGIT_SCENES_NOVEL_CLASSES,
+                    OV_COCO_BASE_CLASSES, OV_COCO_CLASSES,
+                    OV_COCO_NOVEL_CLASSES, check_class_split, split_coco,
+                    write_ov_split, write_ov_splits)
+
+__all__ = [
+    'DIGIT_SCENES_BASE_CLASSES', 'DIGIT_SCENES_NOVEL_CLASSES',
+    'OV_COCO_BASE_CLASSES', 'OV_COCO_CLASSES', 'OV_COCO_NOVEL_CLASSES',
+    'check_class_split', 'split_coco', 'write_ov_split', 'write_ov_splits'
+]
