@@ -62,8 +62,9 @@ def write_fake_coco(root: str, images=None, with_images=False) -> str:
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     coco = fake_coco(images)
     for split in ('train2017', 'val2017'):
-        with open(osp.join(root, 'annotations', f'instances_{split}.json'),
-                  'w') as f:
+        with open(
+                osp.join(root, 'annotations', f'instances_{split}.json'),
+                'w') as f:
             json.dump(coco, f)
         if with_images:
             os.makedirs(osp.join(root, split), exist_ok=True)

@@ -12,7 +12,6 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 from mmkd_testing import ROOT
 
-
 CONFIG = osp.join(ROOT, 'configs/_base_/datasets/ov_digit_scenes_detection.py')
 SMALL = dict(num_train=8, num_val=4, img_size=64)
 

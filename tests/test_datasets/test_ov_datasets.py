@@ -61,14 +61,15 @@ def test_digit_scenes_val_split_has_all_labels(digits):
             ann_file='annotations/instances_val_ov_all.json',
             data_prefix=dict(img='img_dir/val/'),
             test_mode=True))
-    assert sum(label in NOVEL_LABELS
-               for label in _labels(val)) == _count(digits, 'val',
-                                                    NOVEL_LABELS) > 0
+    assert sum(label in NOVEL_LABELS for label in _labels(val)) == _count(
+        digits, 'val', NOVEL_LABELS) > 0
 
 
 def test_novel_annotations_in_a_train_set_are_an_error(digits):
-    num = {c: _count(digits, 'train', {int(c)})
-           for c in DIGIT_SCENES_NOVEL_CLASSES}
+    num = {
+        c: _count(digits, 'train', {int(c)})
+        for c in DIGIT_SCENES_NOVEL_CLASSES
+    }
     found = ', '.join(f'{k} of class {c!r}' for c, k in num.items() if k)
     with pytest.raises(
             ValueError,
@@ -104,7 +105,9 @@ def test_split_follows_metainfo(tmp_path):
             r"'2', '3', '4'\] and novel classes \['5', .*metainfo names "
             r"\['0', '1', '2', '3', '4', '5', '6'\]"):
         OVDigitScenesDetDataset(
-            data_root=root, generate_cfg=SMALL, ann_file='annotations/'
+            data_root=root,
+            generate_cfg=SMALL,
+            ann_file='annotations/'
             'other.json')
     # the default split was rewritten for the default classes
     train = OVDigitScenesDetDataset(data_root=root, generate_cfg=SMALL)
@@ -141,8 +144,10 @@ def coco(tmp_path):
     ann_dir = osp.join(root, 'annotations')
     write_ov_splits(
         osp.join(ann_dir, 'instances_train2017.json'),
-        osp.join(ann_dir, 'instances_val2017.json'),
-        *[OVCocoDataset.METAINFO[k] for k in ('base_classes', 'novel_classes')])
+        osp.join(ann_dir, 'instances_val2017.json'), *[
+            OVCocoDataset.METAINFO[k]
+            for k in ('base_classes', 'novel_classes')
+        ])
     return root
 
 
@@ -187,11 +192,15 @@ def test_ov_coco_names_novel_classes_and_counts(coco):
 
 def test_ov_coco_class_order_and_missing_classes(coco):
     reordered = (OV_COCO_CLASSES[1], OV_COCO_CLASSES[0]) + OV_COCO_CLASSES[2:]
-    with pytest.raises(ValueError, match="lists the classes in the order "
-                       r"\['person', 'bicycle'"):
+    with pytest.raises(
+            ValueError,
+            match="lists the classes in the order "
+            r"\['person', 'bicycle'"):
         _ov_coco(coco, metainfo=dict(classes=reordered))
-    with pytest.raises(ValueError, match='base_classes \\+ novel_classes '
-                       r"must be the classes .*\['giraffe'\] are not among"):
+    with pytest.raises(
+            ValueError,
+            match='base_classes \\+ novel_classes '
+            r"must be the classes .*\['giraffe'\] are not among"):
         _ov_coco(
             coco,
             metainfo=dict(
@@ -209,8 +218,9 @@ def test_ov_coco_refuses_a_file_missing_a_class(coco):
     broken = osp.join(coco, 'annotations', 'broken.json')
     with open(broken, 'w') as f:
         json.dump(data, f)
-    with pytest.raises(ValueError,
-                       match=r"broken\.json: the categories \['scissors'\] "
-                       'are missing'):
+    with pytest.raises(
+            ValueError,
+            match=r"broken\.json: the categories \['scissors'\] "
+            'are missing'):
         _ov_coco(coco, 'broken.json')
     os.remove(broken)

@@ -2,6 +2,7 @@
 """mmkd.OVCocoMetric: AP50 of base, novel and all classes on hand-made
 detections whose APs are known."""
 import json
+import logging
 import math
 
 import pytest
@@ -12,8 +13,7 @@ from mmkd.evaluation import OVCocoMetric
 from mmkd.registry import METRICS
 
 CLASSES = ('a', 'b', 'c', 'd')
-META = dict(classes=CLASSES, base_classes=('a', 'b'), novel_classes=('c',
-                                                                    'd'))
+META = dict(classes=CLASSES, base_classes=('a', 'b'), novel_classes=('c', 'd'))
 # image id -> (label, box) ground truth, one 10x10 box per instance
 GT = {
     1: [(0, (0, 0, 10, 10)), (2, (20, 20, 30, 30))],
@@ -111,8 +111,7 @@ def test_max_dets_keeps_the_highest_scores(tmp_path):
         OVCocoMetric(ann_file=_write_gt(gt), classwise=True), dets)
     assert kept['coco/bbox_AP50_a'] == pytest.approx(0.25)
     cut = _evaluate(
-        OVCocoMetric(ann_file=_write_gt(gt), classwise=True, max_dets=3),
-        dets)
+        OVCocoMetric(ann_file=_write_gt(gt), classwise=True, max_dets=3), dets)
     assert cut['coco/bbox_AP50_a'] == pytest.approx(0.0)
 
 
@@ -125,8 +124,8 @@ def test_ground_truth_from_the_samples_and_groups_from_the_metric():
     metric.dataset_meta = dict(classes=CLASSES)
     samples = []
     for img_id, boxes in GT.items():
-        sample = _sample(img_id, [(label, box, 0.9) for label, box in boxes
-                                  if label in (0, 2)])
+        sample = _sample(img_id, [(label, box, 0.9)
+                                  for label, box in boxes if label in (0, 2)])
         sample['instances'] = [
             dict(bbox=list(box), bbox_label=label, ignore_flag=0)
             for label, box in boxes
@@ -148,13 +147,16 @@ def test_no_detections_score_zero_and_classes_without_gt_nan(tmp_path):
 
 def test_bad_classes_are_named(tmp_path):
     ann_file = _write_gt(tmp_path / 'gt.json')
-    with pytest.raises(ValueError, match=r'no novel_classes.*'
-                       r"dataset_meta keys: \['base_classes', 'classes'\]"):
+    with pytest.raises(
+            ValueError,
+            match=r'no novel_classes.*'
+            r"dataset_meta keys: \['base_classes', 'classes'\]"):
         _evaluate(
             OVCocoMetric(ann_file=ann_file), _perfect({0}),
             dict(classes=CLASSES, base_classes=('a', 'b')))
-    with pytest.raises(ValueError, match=r"\['d'\] are neither base nor "
-                       'novel'):
+    with pytest.raises(
+            ValueError, match=r"\['d'\] are neither base nor "
+            'novel'):
         _evaluate(
             OVCocoMetric(ann_file=ann_file, novel_classes=('c', )),
             _perfect({0}))
@@ -172,12 +174,14 @@ def test_bad_classes_are_named(tmp_path):
 def test_classes_without_ground_truth_are_logged(tmp_path):
     gt = {1: [(0, (0, 0, 10, 10))], 2: [(2, (0, 0, 10, 10))]}
     metric = OVCocoMetric(ann_file=_write_gt(tmp_path / 'gt.json', gt))
-    logger = MMLogger.get_current_instance()
     messages = []
-    handler_cls = type(
-        'Collect', (__import__('logging').Handler, ),
-        dict(emit=lambda self, record: messages.append(record.getMessage())))
-    handler = handler_cls()
+
+    class Collect(logging.Handler):
+
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger, handler = MMLogger.get_current_instance(), Collect()
     logger.addHandler(handler)
     try:
         _evaluate(metric, _perfect({0, 2}))

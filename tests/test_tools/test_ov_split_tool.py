@@ -41,8 +41,8 @@ def test_ov_coco_classes_are_the_48_17_split_in_coco_order():
     assert set(COCO_CLASSES) - ov == {
         'traffic light', 'fire hydrant', 'stop sign', 'parking meter',
         'sports ball', 'baseball bat', 'baseball glove', 'tennis racket',
-        'wine glass', 'hot dog', 'potted plant', 'dining table',
-        'cell phone', 'teddy bear', 'hair drier'
+        'wine glass', 'hot dog', 'potted plant', 'dining table', 'cell phone',
+        'teddy bear', 'hair drier'
     }
 
 
@@ -56,17 +56,16 @@ def test_coco_split(tmp_path, capsys):
     # every image kept, also image 2 (novel only) and 4 (none)
     for split in (train, val):
         assert split['images'] == source['images']
-        assert [c['name'] for c in split['categories']] == list(
-            OV_COCO_CLASSES)
+        assert [c['name']
+                for c in split['categories']] == list(OV_COCO_CLASSES)
         # COCO's category ids are kept
-        assert {c['id'] for c in split['categories']} == {
-            CAT_ID[c]
-            for c in OV_COCO_CLASSES
-        }
+        assert {c['id']
+                for c in split['categories']
+                } == {CAT_ID[c]
+                      for c in OV_COCO_CLASSES}
     names = {v: k for k, v in CAT_ID.items()}
     assert [(a['image_id'], names[a['category_id']])
-            for a in train['annotations']] == [(1, 'person'),
-                                               (3, 'bicycle')]
+            for a in train['annotations']] == [(1, 'person'), (3, 'bicycle')]
     assert [(a['image_id'], names[a['category_id']])
             for a in val['annotations']] == [(1, 'person'), (1, 'airplane'),
                                              (2, 'airplane'), (3, 'cat'),
@@ -95,15 +94,18 @@ def test_coco_split_names_a_missing_class(tmp_path):
     ]
     with open(path, 'w') as f:
         json.dump(coco, f)
-    with pytest.raises(ValueError,
-                       match=r"instances_val2017.json: the categories "
-                       r"\['scissors'\] are missing"):
+    with pytest.raises(
+            ValueError,
+            match=r"instances_val2017.json: the categories "
+            r"\['scissors'\] are missing"):
         load_tool().main(['coco', root])
 
 
 def test_missing_source_is_named(tmp_path):
-    with pytest.raises(SystemExit, match='instances_train.json does not '
-                       'exist .*digit_scenes.py'):
+    with pytest.raises(
+            SystemExit,
+            match='instances_train.json does not '
+            'exist .*digit_scenes.py'):
         load_tool().main(['digit-scenes', str(tmp_path / 'nothing')])
 
 

@@ -43,10 +43,12 @@ def parse_args(argv=None):
     parser.add_argument(
         'root', help='dataset root, with the jsons in root/annotations')
     parser.add_argument(
-        '--train-json', help='train annotations (default: the preset\'s '
+        '--train-json',
+        help='train annotations (default: the preset\'s '
         'file in root/annotations)')
     parser.add_argument(
-        '--val-json', help='val annotations (default: the preset\'s file '
+        '--val-json',
+        help='val annotations (default: the preset\'s file '
         'in root/annotations)')
     parser.add_argument(
         '--out-dir', help='output folder (default: root/annotations)')

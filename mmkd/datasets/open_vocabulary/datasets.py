@@ -46,7 +46,9 @@ class OVDatasetMixin:
         **kwargs: Passed to the dataset.
     """
 
-    def __init__(self, *args, check_no_novel: Optional[bool] = None,
+    def __init__(self,
+                 *args,
+                 check_no_novel: Optional[bool] = None,
                  **kwargs) -> None:
         if check_no_novel is None:
             check_no_novel = not kwargs.get('test_mode', False)
@@ -87,8 +89,8 @@ class OVDatasetMixin:
         if self._ov_counts is None:
             self._check_categories(self.coco.dataset)
             self._ov_counts = Counter()
-        self._ov_counts.update(
-            ann['category_id'] for ann in raw_data_info['raw_ann_info'])
+        self._ov_counts.update(ann['category_id']
+                               for ann in raw_data_info['raw_ann_info'])
         return super().parse_data_info(raw_data_info)
 
     def _check_categories(self, coco: dict) -> None:
@@ -96,8 +98,8 @@ class OVDatasetMixin:
         try:
             category_ids(coco, classes, self.ann_file)
         except ValueError as e:
-            raise ValueError(f'{name}: {e}; metainfo.classes are {classes}'
-                             ) from None
+            raise ValueError(
+                f'{name}: {e}; metainfo.classes are {classes}') from None
         order = [c['name'] for c in coco['categories'] if c['name'] in classes]
         if order != classes:
             raise ValueError(
@@ -238,10 +240,9 @@ class OVDigitScenesDetDataset(OVDatasetMixin, DigitScenesDetDataset):
         if data_prefix is None:
             data_prefix = dict(img='img_dir/train/')
         meta = self._load_metainfo(metainfo)
-        check_class_split(meta.get('base_classes', ()),
-                          meta.get('novel_classes', ()),
-                          DIGIT_SCENES_CLASSES[1:],
-                          f'{type(self).__name__} metainfo')
+        check_class_split(
+            meta.get('base_classes', ()), meta.get('novel_classes', ()),
+            DIGIT_SCENES_CLASSES[1:], f'{type(self).__name__} metainfo')
         sources = [
             osp.join(data_root, 'annotations', f'instances_{s}.json')
             for s in SPLITS
@@ -252,8 +253,7 @@ class OVDigitScenesDetDataset(OVDatasetMixin, DigitScenesDetDataset):
             auto_generate, generate_cfg)
         try:
             if get_rank() == 0:
-                prepare_digit_scenes_ov_split(data_root,
-                                              meta['base_classes'],
+                prepare_digit_scenes_ov_split(data_root, meta['base_classes'],
                                               meta['novel_classes'])
         finally:
             barrier()

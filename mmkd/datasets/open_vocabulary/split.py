@@ -31,30 +31,32 @@ DIGIT_SCENES_NOVEL_CLASSES = ('7', '8', '9')
 # al., ICLR 2022) and OADP (Wang et al., CVPR 2023): 48 base and 17 novel
 # of the 80 COCO classes; the other 15 are in neither set and dropped from
 # both splits. Names as in COCO 2017's instances_*2017.json, in its order.
-OV_COCO_BASE_CLASSES = (
-    'person', 'bicycle', 'car', 'motorcycle', 'train', 'truck', 'boat',
-    'bench', 'bird', 'horse', 'sheep', 'bear', 'zebra', 'giraffe',
-    'backpack', 'handbag', 'suitcase', 'frisbee', 'skis', 'kite',
-    'surfboard', 'bottle', 'fork', 'spoon', 'bowl', 'banana', 'apple',
-    'sandwich', 'orange', 'broccoli', 'carrot', 'pizza', 'donut', 'chair',
-    'bed', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'microwave', 'oven',
-    'toaster', 'refrigerator', 'book', 'clock', 'vase', 'toothbrush')
+OV_COCO_BASE_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'train',
+                        'truck', 'boat', 'bench', 'bird', 'horse', 'sheep',
+                        'bear', 'zebra', 'giraffe', 'backpack', 'handbag',
+                        'suitcase', 'frisbee', 'skis', 'kite', 'surfboard',
+                        'bottle', 'fork', 'spoon', 'bowl', 'banana', 'apple',
+                        'sandwich', 'orange', 'broccoli', 'carrot', 'pizza',
+                        'donut', 'chair', 'bed', 'toilet', 'tv', 'laptop',
+                        'mouse', 'remote', 'microwave', 'oven', 'toaster',
+                        'refrigerator', 'book', 'clock', 'vase', 'toothbrush')
 OV_COCO_NOVEL_CLASSES = ('airplane', 'bus', 'cat', 'dog', 'cow', 'elephant',
                          'umbrella', 'tie', 'snowboard', 'skateboard', 'cup',
                          'knife', 'cake', 'couch', 'keyboard', 'sink',
                          'scissors')
 #: the 65 OV-COCO classes in COCO's category order (the label order)
-OV_COCO_CLASSES = (
-    'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
-    'truck', 'boat', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow',
-    'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella',
-    'handbag', 'tie', 'suitcase', 'frisbee', 'skis', 'snowboard', 'kite',
-    'skateboard', 'surfboard', 'bottle', 'cup', 'fork', 'knife', 'spoon',
-    'bowl', 'banana', 'apple', 'sandwich', 'orange', 'broccoli', 'carrot',
-    'pizza', 'donut', 'cake', 'chair', 'couch', 'bed', 'toilet', 'tv',
-    'laptop', 'mouse', 'remote', 'keyboard', 'microwave', 'oven', 'toaster',
-    'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors',
-    'toothbrush')
+OV_COCO_CLASSES = ('person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus',
+                   'train', 'truck', 'boat', 'bench', 'bird', 'cat', 'dog',
+                   'horse', 'sheep', 'cow', 'elephant', 'bear', 'zebra',
+                   'giraffe', 'backpack', 'umbrella', 'handbag', 'tie',
+                   'suitcase', 'frisbee', 'skis', 'snowboard', 'kite',
+                   'skateboard', 'surfboard', 'bottle', 'cup', 'fork', 'knife',
+                   'spoon', 'bowl', 'banana', 'apple', 'sandwich', 'orange',
+                   'broccoli', 'carrot', 'pizza', 'donut', 'cake', 'chair',
+                   'couch', 'bed', 'toilet', 'tv', 'laptop', 'mouse', 'remote',
+                   'keyboard', 'microwave', 'oven', 'toaster', 'sink',
+                   'refrigerator', 'book', 'clock', 'vase', 'scissors',
+                   'toothbrush')
 
 #: what each split keeps: train the base classes, val all OV classes
 SPLIT_ANNOTATIONS = dict(train='base', val='all')
@@ -131,10 +133,9 @@ def category_ids(coco: dict, names: Sequence[str],
     missing = [n for n in names if n not in ids]
     repeated = [n for n in names if len(ids.get(n, ())) > 1]
     if missing or repeated:
-        raise ValueError(
-            f'{source}: the categories {missing} are missing and '
-            f'{repeated} appear more than once (categories: '
-            f'{sorted(ids)})')
+        raise ValueError(f'{source}: the categories {missing} are missing and '
+                         f'{repeated} appear more than once (categories: '
+                         f'{sorted(ids)})')
     return {n: ids[n][0] for n in names}
 
 
@@ -165,8 +166,8 @@ def split_coco(coco: dict,
         raise ValueError(
             f"annotations must be 'base' or 'all', got {annotations!r}")
     check_class_split(base_classes, novel_classes, where=source)
-    ov_ids = category_ids(coco, tuple(base_classes) + tuple(novel_classes),
-                          source)
+    ov_ids = category_ids(coco,
+                          tuple(base_classes) + tuple(novel_classes), source)
     kept_names = base_classes if annotations == 'base' else ov_ids
     kept_ids = {ov_ids[n] for n in kept_names}
     id2name = {c['id']: c['name'] for c in coco['categories']}
@@ -278,8 +279,7 @@ def write_ov_splits(train_json: str,
     splits = {}
     for split, src in (('train', train_json), ('val', val_json)):
         splits[split] = write_ov_split(src, names[split], base_classes,
-                                       novel_classes,
-                                       SPLIT_ANNOTATIONS[split])
+                                       novel_classes, SPLIT_ANNOTATIONS[split])
     with open(names['val']) as f:
         categories = json.load(f)['categories']
     ids = {c['name']: c['id'] for c in categories}

@@ -152,8 +152,7 @@ class OVCocoMetric(CocoMetric):
                     self.gt_to_coco_json(
                         gt_dicts=gts, outfile_prefix=outfile_prefix))
             self._check_categories(groups['all'])
-            self.cat_ids = self._coco_api.get_cat_ids(
-                cat_names=groups['all'])
+            self.cat_ids = self._coco_api.get_cat_ids(cat_names=groups['all'])
             self.img_ids = self._coco_api.get_img_ids()
             result_files = self.results2json(preds, outfile_prefix)
             if self.format_only:
@@ -179,8 +178,7 @@ class OVCocoMetric(CocoMetric):
             if self.classwise:
                 eval_results[f'{self.metrics[0]}_AP50_{c}'] = ap50[c]
         logger.info('\n' + AsciiTable(table).table)
-        logger.info(', '.join(f'{k}: {v:.4f}'
-                              for k, v in eval_results.items()
+        logger.info(', '.join(f'{k}: {v:.4f}' for k, v in eval_results.items()
                               if k.rsplit('_', 1)[-1] in GROUPS))
         return eval_results
 
@@ -193,7 +191,8 @@ class OVCocoMetric(CocoMetric):
             logger = MMLogger.get_current_instance()
             logger.warning('OVCocoMetric: no detections at all')
             return {
-                c: 0.0 if self._coco_api.get_ann_ids(
+                c:
+                0.0 if self._coco_api.get_ann_ids(
                     cat_ids=[cat_id]) else float('nan')
                 for c, cat_id in zip(classes, self.cat_ids)
             }
