@@ -3,7 +3,7 @@
 # first (they are not generated on first use):
 #   python tools/dataset_converters/ov_split.py coco data/coco
 # mmdet's COCO pipelines and loaders otherwise (train drops the images left
-# without base annotations: filter_empty_gt, as OADP's mmdet 2 set did).
+# without base annotations: filter_empty_gt, mmdet 2's default too).
 _base_ = 'mmdet::_base_/datasets/coco_detection.py'
 
 dataset_type = 'mmkd.OVCocoDataset'
