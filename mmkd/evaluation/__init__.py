@@ -1,8 +1,8 @@
 # Copyright (c) mmkd contributors. All rights reserved.
-from .metrics import (BoundaryIoUMetric, IoUMetric, inner_boundary,
-                      nearest_labels, scaled_size)
+from .metrics import (BoundaryIoUMetric, IoUMetric, OVCocoMetric,
+                      inner_boundary, nearest_labels, scaled_size)
 
 __all__ = [
-    'BoundaryIoUMetric', 'IoUMetric', 'inner_boundary', 'nearest_labels',
-    'scaled_size'
+    'BoundaryIoUMetric', 'IoUMetric', 'OVCocoMetric', 'inner_boundary',
+    'nearest_labels', 'scaled_size'
 ]
