@@ -229,10 +229,11 @@ def test_digit_scenes_mit_pair():
     """The CPU setting of TransKD's benchmark: a MiT teacher and a
     MiT-B0-shaped student half as wide, on whole 256 px canvases, so that
     stage 4 is 8x8 (HCL's 4-2-1 pyramid fits); mmseg's mIoU and the mean
-    Boundary IoU."""
+    Boundary IoU; the teacher trains twice the student's schedule, its
+    cosine decay stretched to match."""
     init_default_scope('mmseg')
-    shapes = {}
-    for name in ('segformer_mit-t_2k_digit-scenes256',
+    shapes, ends = {}, {}
+    for name in ('segformer_mit-t_4k_digit-scenes256',
                  'segformer_mit-b0w16_2k_digit-scenes256'):
         cfg = Config.fromfile(osp.join(DIGIT, f'{name}.py'))
         assert cfg.val_evaluator.type == 'mmkd.BoundaryIoUMetric'
@@ -243,6 +244,9 @@ def test_digit_scenes_mit_pair():
         with torch.no_grad():
             feats = model.extract_feat(torch.zeros(1, 3, 256, 256))
         shapes[name.split('_')[1]] = [tuple(f.shape[1:]) for f in feats]
+        ends[name.split('_')[1]] = (cfg.train_cfg.max_iters,
+                                    cfg.param_scheduler[-1].end)
+    assert ends == {'mit-t': (4000, 4000), 'mit-b0w16': (2000, 2000)}
     assert shapes['mit-t'] == [(32, 64, 64), (64, 32, 32), (160, 16, 16),
                                (256, 8, 8)]
     assert shapes['mit-b0w16'] == [(c // 2, h, w)

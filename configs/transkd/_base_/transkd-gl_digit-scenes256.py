@@ -10,8 +10,8 @@ model = dict(
     type='mmkd.DistillModel',
     student={{_base_.model}},
     teacher=dict(cfg_path='{{fileDirname}}/../../digit_scenes/'
-                 'segformer_mit-t_2k_digit-scenes256.py'),
-    teacher_ckpt='work_dirs/segformer_mit-t_2k_digit-scenes256/'
-    'iter_2000.pth',
+                 'segformer_mit-t_4k_digit-scenes256.py'),
+    teacher_ckpt='work_dirs/segformer_mit-t_4k_digit-scenes256/'
+    'iter_4000.pth',
     taps={{_base_.transkd_taps}},
     losses={{_base_.transkd_losses}})

@@ -17,7 +17,7 @@ Cityscapes/ACDC configs). Results: docs/methods/transkd.md.
 from benchmark import BenchmarkSpec, Gate, Metric, Row, Split, \
     constant_seg_score
 
-TEACHER = 'configs/digit_scenes/segformer_mit-t_2k_digit-scenes256.py'
+TEACHER = 'configs/digit_scenes/segformer_mit-t_4k_digit-scenes256.py'
 STUDENT = 'configs/digit_scenes/segformer_mit-b0w16_2k_digit-scenes256.py'
 CWD = ('configs/cwd/'
        'cwd_logits_segformer-mit-t_segformer-mit-b0w16_2k_digit-scenes256.py')
