@@ -15,8 +15,8 @@ from .roi_head import OADPRoIHead
 #: the loss names of OADPDetector (``loss_<name>``), by head
 LOSSES = dict(
     objects=('clip_objects', ),
-    blocks=('clip_blocks', 'clip_block_relations', 'block'),
-    global_=('clip_global', 'global'))
+    blocks=('clip_blocks', 'clip_block_relations', 'block_mll'),
+    global_=('clip_global', 'global_mll'))
 #: the terms that need the teacher (switched off by distill_enabled)
 DISTILL_LOSSES = ('clip_objects', 'clip_blocks', 'clip_block_relations',
                   'clip_global')
@@ -39,13 +39,13 @@ class OADPDetector(TwoStageDetector):
     unflipped image, as OADP's.
 
     Losses besides the detector's (names: :mod:`.heads`): ``clip_objects``,
-    ``clip_blocks``, ``clip_block_relations``, ``block``, ``clip_global``
-    and ``global``, each multiplied by ``distill_loss_scales[<name>]``
+    ``clip_blocks``, ``clip_block_relations``, ``block_mll``,
+    ``clip_global`` and ``global_mll``, each multiplied by ``distill_loss_scales[<name>]``
     (:class:`~mmkd.models.distillers.protocol.DistillControls`; OADP's
     warm-ups ``gain * min(step / end, 1)`` are ``mmkd.DistillLossWeightHook``
     linear schedules, see ``configs/oadp/``). ``distill_enabled = False``
     (``mmkd.StopDistillHook``) drops the four ``clip_*`` terms; the
-    multi-label terms ``block`` and ``global`` learn from the labels and
+    multi-label terms ``block_mll`` and ``global_mll`` learn from the labels and
     stay.
 
     Args:

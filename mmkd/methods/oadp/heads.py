@@ -12,10 +12,10 @@ keys of ``OADPDetector.distill_loss_scales``:
 - ``clip_blocks``: L1 (mean) x 128 of the block embeddings;
 - ``clip_block_relations``: MSE (mean) x 8 of the Gram matrices of all
   the batch's block embeddings, student's against CLIP's;
-- ``block``: the asymmetric loss x 16 of the block logits against the
+- ``block_mll``: the asymmetric loss x 16 of the block logits against the
   classes of the ground-truth boxes overlapping each block;
 - ``clip_global``: MSE (sum) x 0.5 of the global embeddings;
-- ``global``: the asymmetric loss x 4 of the global logits against the
+- ``global_mll``: the asymmetric loss x 4 of the global logits against the
   image's ground-truth classes.
 """
 from typing import Dict, Optional, Sequence, Tuple
@@ -179,11 +179,11 @@ class OADPBlockHead(_EmbeddingHeadMixin, Shared2FCBBoxHead):
             distill (bool): Whether to add the distill terms.
 
         Returns:
-            dict: ``loss_block``, and with ``distill`` ``loss_clip_blocks``
+            dict: ``loss_block_mll``, and with ``distill`` ``loss_clip_blocks``
             and ``loss_clip_block_relations``.
         """
         embeddings, logits = self.embed(x)
-        losses = dict(loss_block=self.loss_cls(logits, labels))
+        losses = dict(loss_block_mll=self.loss_cls(logits, labels))
         if distill:
             _check_targets(embeddings, targets, 'OADP block head')
             targets = targets.float()
@@ -251,7 +251,7 @@ class OADPGlobalHead(BaseModule):
              targets: Optional[Tensor],
              labels: Tensor,
              distill: bool = True) -> Dict[str, Tensor]:
-        """``loss_global`` and, with ``distill``, ``loss_clip_global``.
+        """``loss_global_mll`` and, with ``distill``, ``loss_clip_global``.
 
         Args:
             feats (Sequence[Tensor]): The FPN levels.
@@ -261,7 +261,7 @@ class OADPGlobalHead(BaseModule):
             distill (bool): Whether to add the distill term.
         """
         embeddings, logits = self(feats)
-        losses = dict(loss_global=self.loss_cls(logits, labels))
+        losses = dict(loss_global_mll=self.loss_cls(logits, labels))
         if distill:
             _check_targets(embeddings, targets, 'OADP global head')
             losses['loss_clip_global'] = self.loss_distill(
