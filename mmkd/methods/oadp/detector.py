@@ -40,13 +40,14 @@ class OADPDetector(TwoStageDetector):
 
     Losses besides the detector's (names: :mod:`.heads`): ``clip_objects``,
     ``clip_blocks``, ``clip_block_relations``, ``block_mll``,
-    ``clip_global`` and ``global_mll``, each multiplied by ``distill_loss_scales[<name>]``
+    ``clip_global`` and ``global_mll``, each multiplied by
+    ``distill_loss_scales[<name>]``
     (:class:`~mmkd.models.distillers.protocol.DistillControls`; OADP's
     warm-ups ``gain * min(step / end, 1)`` are ``mmkd.DistillLossWeightHook``
     linear schedules, see ``configs/oadp/``). ``distill_enabled = False``
-    (``mmkd.StopDistillHook``) drops the four ``clip_*`` terms; the
-    multi-label terms ``block_mll`` and ``global_mll`` learn from the labels and
-    stay.
+    (``mmkd.StopDistillHook``) drops the four ``clip_*`` terms
+    (:data:`DISTILL_LOSSES`); the multi-label terms ``block_mll`` and
+    ``global_mll`` learn from the labels and stay.
 
     Args:
         global_head (dict, optional): The global head; None: none.
