@@ -1,0 +1,160 @@
+# OADP's DP student on open-vocabulary DigitScenes (digits 0-6 base, 7-9
+# novel): Faster R-CNN R18-FPN (the DigitScenes detector, from scratch)
+# distilled from OAKE's CLIP embeddings of object proposals, blocks and the
+# whole image (docs/methods/oadp.md).
+#
+# Before training:
+# 1. the CLIP text embeddings of the ten digit names, in the dataset's class
+#    order (tools/misc/clip_text_embeddings.py): `vild_embeddings` (ViLD's
+#    prompt ensemble, the bbox head) and `ml_embeddings` (the other heads;
+#    its scale/bias, if any, set their logits, else 100 and 0);
+# 2. base-class proposals of the training images (`proposal_file`, format:
+#    mmkd/methods/oadp/proposals.py);
+# 3. the OAKE caches of the training images:
+#    python tools/misc/oadp_extract.py THIS_CONFIG --clip CLIP \
+#        --proposals data/digit_scenes_ov/proposals/train.pkl \
+#        --out data/digit_scenes_ov/oake/train
+_base_ = [
+    '../_base_/models/faster-rcnn_r18_fpn_digit_scenes.py',
+    '../_base_/datasets/ov_digit_scenes_detection.py',
+    'mmdet::_base_/default_runtime.py'
+]
+data_root = 'data/digit_scenes_ov/'
+classes = ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9')
+base_classes = ('0', '1', '2', '3', '4', '5', '6')
+vild_embeddings = data_root + 'clip/text_embeddings_vild.pth'
+ml_embeddings = data_root + 'clip/text_embeddings_ml.pth'
+proposal_file = data_root + 'proposals/train.pkl'
+oake_root = data_root + 'oake/train/'
+img_scale = (224, 224)
+
+vild_classifier = dict(
+    type='mmkd.OADPViLDClassifier',
+    embeddings=vild_embeddings,
+    classes=classes,
+    base_classes=base_classes)
+ml_classifier = dict(
+    type='mmkd.OADPClassifier',
+    embeddings=ml_embeddings,
+    classes=classes,
+    base_classes=base_classes)
+model = dict(
+    type='mmkd.OADPDetector',
+    roi_head=dict(
+        type='mmkd.OADPRoIHead',
+        # OADP's bbox head: 4 convs 1 fc, class-agnostic regression, ViLD's
+        # text classifier with a learnable background embedding
+        bbox_head=dict(
+            type='Shared4Conv1FCBBoxHead',
+            norm_cfg=dict(type='BN', requires_grad=True),
+            reg_class_agnostic=True,
+            cls_predictor_cfg=vild_classifier),
+        object_head=dict(
+            type='mmkd.OADPObjectHead',
+            fc_out_channels=256,
+            norm_cfg=dict(type='BN', requires_grad=True),
+            cls_predictor_cfg=ml_classifier,
+            loss_distill=dict(type='mmkd.L1FeatureLoss', loss_weight=256.0)),
+        block_head=dict(
+            type='mmkd.OADPBlockHead',
+            fc_out_channels=256,
+            cls_predictor_cfg=ml_classifier,
+            loss_distill=dict(type='mmkd.L1FeatureLoss', loss_weight=128.0),
+            loss_relation=dict(
+                type='mmkd.GramMatrixLoss', mode='spatial', loss_weight=8.0),
+            loss_cls=dict(
+                type='mmkd.AsymmetricLoss',
+                gamma_neg=4,
+                gamma_pos=0,
+                clip=0.05,
+                loss_weight=16.0))),
+    global_head=dict(
+        type='mmkd.OADPGlobalHead',
+        classifier=ml_classifier,
+        loss_distill=dict(
+            type='mmkd.MSEFeatureLoss', reduction='sum', loss_weight=0.5),
+        loss_cls=dict(
+            type='mmkd.AsymmetricLoss',
+            gamma_neg=4,
+            gamma_pos=0,
+            clip=0.05,
+            loss_weight=4.0)),
+    # OADP keeps every class score (score_thr 0) and 300 detections
+    test_cfg=dict(rcnn=dict(score_thr=0.0, max_per_img=300)))
+
+# OAKE's records, keyed by the image path relative to data_root; boxes
+# follow the resize and flip, embeddings stay the unflipped image's
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='mmkd.LoadCachedRecords',
+        cache=oake_root + 'global',
+        prefix='oake_global_',
+        data_root=data_root),
+    dict(
+        type='mmkd.LoadCachedRecords',
+        cache=oake_root + 'blocks',
+        prefix='oake_blocks_',
+        data_root=data_root),
+    dict(
+        type='mmkd.LoadCachedRecords',
+        # refused if built from another proposal file
+        cache=dict(
+            root=oake_root + 'objects',
+            extra_inputs=dict(proposals=proposal_file)),
+        fields=['boxes', 'embeddings'],
+        prefix='oake_objects_',
+        data_root=data_root),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='mmkd.PackCachedRecords', pack=dict(type='PackDetInputs'))
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_evaluator = dict(max_dets=300)
+test_evaluator = val_evaluator
+
+# OADP's warm-ups gain * min(step / end, 1), step counted from 1: the
+# gains are the loss weights above, the ramps linear schedules of
+# runner.iter = step - 1 from 1 / end at iteration 0 to 1 at end - 1
+custom_hooks = [
+    dict(
+        type='mmkd.DistillLossWeightHook',
+        schedules=dict(
+            clip_objects=dict(type='linear', start_factor=1 / 200, end=199),
+            clip_blocks=dict(type='linear', start_factor=1 / 200, end=199),
+            clip_block_relations=dict(
+                type='linear', start_factor=1 / 200, end=199),
+            clip_global=dict(type='linear', start_factor=1 / 200, end=199),
+            # the multi-label losses (names: not the keyword `global`)
+            block_mll=dict(type='linear', start_factor=1 / 1000, end=999),
+            global_mll=dict(type='linear', start_factor=1 / 2000, end=1999)))
+]
+
+# the DigitScenes detector recipe (from scratch, AdamW); the bbox head at
+# half the learning rate, as OADP
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
+    clip_grad=dict(max_norm=10.0),
+    paramwise_cfg=dict(custom_keys={'roi_head.bbox_head': dict(lr_mult=0.5)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=200),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=1e-5,
+        by_epoch=False,
+        begin=200,
+        end=2000)
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=2000, val_interval=1000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+randomness = dict(seed=0)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=1000,
+        max_keep_ckpts=1))
+log_processor = dict(by_epoch=False)
