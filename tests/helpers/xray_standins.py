@@ -42,10 +42,17 @@ def shrink_centerpoint(model: dict, cell: float, extent: float) -> dict:
 
 
 def shrink_distill_model(model: dict, cell: float, extent: float) -> dict:
-    """:func:`shrink_centerpoint` on a DistillModel's student and teacher
-    (the teacher's config file read in)."""
+    """:func:`shrink_centerpoint` on a DistillModel's student and teacher;
+    the teacher keeps its ``cfg_path`` (which XRayInfosCheckHook reads),
+    the shrunk parts given next to it."""
     model = ConfigDict(model)
     model.student = shrink_centerpoint(model.student, cell, extent)
-    model.teacher = shrink_centerpoint(
+    teacher = shrink_centerpoint(
         resolve_model_cfg(model.teacher, 'teacher'), cell, extent)
+    model.teacher = ConfigDict(
+        cfg_path=model.teacher.cfg_path,
+        **{key: teacher[key]
+           for key in ('data_preprocessor', 'pts_voxel_encoder',
+                       'pts_middle_encoder', 'pts_bbox_head', 'train_cfg',
+                       'test_cfg')})
     return model
