@@ -68,6 +68,10 @@ LAZY_TYPES: Dict[str, Dict[str, str]] = {
     },
     'transform': {
         'LPLDStrongAugment': 'mmkd.methods.lpld',
+        'LoadTeacherPoints': 'mmkd.methods.xray',
+    },
+    'hook': {
+        'XRayInfosCheckHook': 'mmkd.methods.xray',
     },
 }
 

@@ -1,3 +1,3 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """One package per distillation method; importing this registers them."""
-from . import bpkd, lpld, oadp, transkd, unidistill  # noqa: F401
+from . import bpkd, lpld, oadp, transkd, unidistill, xray  # noqa: F401

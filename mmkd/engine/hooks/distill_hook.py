@@ -64,6 +64,10 @@ class DistillHook(Hook):
         teacher_view (bool): The teacher reads the batch's
             ``teacher_inputs`` (``mmkd.PackTeacherView``) instead of the
             model's inputs. Defaults to False.
+        teacher_mode (str): ``'tensor'``, or ``'loss'`` for teachers
+            without a tensor mode (mmdet3d's CenterPoint), see
+            :class:`~mmkd.models.distillers.Distiller`. Defaults to
+            ``'tensor'``.
     """
 
     priority = 'VERY_HIGH'
@@ -76,7 +80,8 @@ class DistillHook(Hook):
                  connectors: Optional[dict] = None,
                  teacher_dtype: Optional[str] = None,
                  teacher_cache: Optional[str] = None,
-                 teacher_view: bool = False) -> None:
+                 teacher_view: bool = False,
+                 teacher_mode: str = 'tensor') -> None:
         if not isinstance(teacher_ckpt, str):
             raise TypeError('DistillHook needs teacher_ckpt (a path or URL), '
                             f'got {teacher_ckpt!r}')
@@ -88,6 +93,7 @@ class DistillHook(Hook):
         self.teacher_dtype = teacher_dtype
         self.teacher_cache = teacher_cache
         self.teacher_view = teacher_view
+        self.teacher_mode = teacher_mode
         self.teacher_source: Optional[TeacherSource] = None
         self.distiller: Optional[Distiller] = None
         self._teacher_inputs: Any = None
@@ -124,7 +130,8 @@ class DistillHook(Hook):
             teacher_view=self.teacher_view)
         teacher = self.teacher_source.model
         self.distiller = Distiller(student, teacher, self.taps, self.losses,
-                                   self.connectors, self.teacher_dtype)
+                                   self.connectors, self.teacher_dtype,
+                                   self.teacher_mode)
         device = next(student.parameters()).device
         self.distiller.to(device)
         if hasattr(teacher, '_set_device'):

@@ -37,11 +37,10 @@ import numpy as np
 from mmkd.datasets.lidar_frames import (box_to_sensor, inside_box,
                                         sensor_to_global, transform_points)
 from mmkd.datasets.sim_scenes.infos import _load_v2 as load_v2_infos
+from .transforms import TEACHER_PATH_KEY
 
 LIDAR_FOLDER = 'samples/LIDAR_TOP'
 PATCHED_FOLDER = 'samples/LIDAR_TOP_PATCHED'
-#: the student infos' key (in ``lidar_points``) of the teacher's cloud
-TEACHER_PATH_KEY = 'lidar_path_teacher'
 #: |found - num_lidar_pts| <= max(atol, rtol * num_lidar_pts) passes
 COUNT_ATOL = 2
 COUNT_RTOL = 0.1

@@ -90,6 +90,9 @@ class DistillModel(BaseModel):
             weakly augmented image), passed through the teacher's data
             preprocessor (or the student's when the teacher has none); a
             batch without them is refused. Defaults to False.
+        teacher_mode (str): ``'tensor'``, or ``'loss'`` for teachers
+            without a tensor mode (mmdet3d's CenterPoint), see
+            :class:`Distiller`. Defaults to ``'tensor'``.
         init_cfg (dict, optional): Initialization config. Defaults to None.
     """
 
@@ -105,6 +108,7 @@ class DistillModel(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  eval_only: bool = False,
                  teacher_view: bool = False,
+                 teacher_mode: str = 'tensor',
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if kwargs:
@@ -143,7 +147,8 @@ class DistillModel(BaseModel):
             # a mean teacher is the student's copy: it needs no file
             build=not eval_only or teacher is None)
         self.distiller = Distiller(self.student, self.teacher_source.model,
-                                   taps, losses, connectors, teacher_dtype)
+                                   taps, losses, connectors, teacher_dtype,
+                                   teacher_mode)
         self.distiller.teacher_synced = teacher is not None
         self.teacher_ckpt = teacher_ckpt
         if not eval_only:

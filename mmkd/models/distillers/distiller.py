@@ -38,6 +38,7 @@ def _shape(x: Any) -> Any:
 
 
 _DTYPES = {None: None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+_TEACHER_MODES = ('tensor', 'loss')
 
 
 def _finite(x: Any) -> bool:
@@ -107,6 +108,12 @@ class Distiller(nn.Module):
             teacher in reduced precision (weights and floating inputs cast
             once); its tapped outputs are cast back to float32, so losses run
             in full precision. Defaults to None (the teacher's own dtype).
+        teacher_mode (str): The mode the teacher's forward runs in until
+            its last tap: ``'tensor'``, or ``'loss'`` for models without a
+            tensor mode (mmdet3d's ``MVXTwoStageDetector``, e.g.
+            CenterPoint; the teacher's loss is computed on the first
+            forward only, which runs to the end to count the taps' calls).
+            Defaults to ``'tensor'``.
     """
 
     def __init__(self,
@@ -115,8 +122,14 @@ class Distiller(nn.Module):
                  taps: Optional[dict],
                  losses: Optional[dict],
                  connectors: Optional[dict] = None,
-                 teacher_dtype: Optional[str] = None) -> None:
+                 teacher_dtype: Optional[str] = None,
+                 teacher_mode: str = 'tensor') -> None:
         super().__init__()
+        if teacher_mode not in _TEACHER_MODES:
+            raise ValueError(f'teacher_mode must be one of '
+                             f'{", ".join(_TEACHER_MODES)}, got '
+                             f'{teacher_mode!r}')
+        self.teacher_mode = teacher_mode
         if teacher_dtype not in _DTYPES:
             raise ValueError(f'teacher_dtype must be one of '
                              f'{", ".join(map(str, _DTYPES))}, got '
@@ -348,9 +361,17 @@ class Distiller(nn.Module):
             inputs = _cast_floats(inputs, self.teacher_dtype)
         learning_calls = self.teacher_taps.calls is None
         try:
-            self.teacher(inputs, data_samples, mode='tensor')
+            self.teacher(inputs, data_samples, mode=self.teacher_mode)
         except TapsComplete:
             pass
+        except TypeError as e:
+            # mmdet3d's MVXTwoStageDetector has a `_forward(self)` stub
+            if self.teacher_mode == 'tensor' and '_forward()' in str(e):
+                raise TypeError(
+                    f'the teacher {type(self.teacher).__name__} has no '
+                    f"tensor mode ({e}); set teacher_mode='loss' to run "
+                    'it in loss mode until its last tap') from e
+            raise
         except Exception as e:  # noqa: BLE001
             # The first forward runs to the end to count the calls of each
             # tapped module; what comes after the last tap is never used

@@ -87,9 +87,15 @@ class _FeatureMimicLoss(BaseDistillLoss):
     def __init__(self,
                  normalize: bool = False,
                  loss_weight: float = 1.0,
-                 reduction: str = 'mean') -> None:
+                 reduction: str = 'mean',
+                 sigmoid: bool = False) -> None:
         super().__init__(loss_weight=loss_weight, reduction=reduction)
+        if normalize and sigmoid:
+            raise ValueError(f'{type(self).__name__}: normalize and sigmoid '
+                             'exclude each other (standardised '
+                             'probabilities are no probabilities)')
         self.normalize = normalize
+        self.sigmoid = sigmoid
 
     def forward(self,
                 pred: Tensor,
@@ -115,6 +121,9 @@ class _FeatureMimicLoss(BaseDistillLoss):
             ``reduction='none'``.
         """
         reduction = self._get_reduction(reduction_override)
+        if self.sigmoid:
+            # logits of dense heads: compare the probabilities
+            pred, target = pred.sigmoid(), target.sigmoid()
         return self.loss_weight * self._loss_func(
             pred,
             target,
@@ -124,7 +133,8 @@ class _FeatureMimicLoss(BaseDistillLoss):
             normalize=self.normalize)
 
     def extra_repr(self) -> str:
-        return f'normalize={self.normalize}, ' + super().extra_repr()
+        return (f'normalize={self.normalize}, sigmoid={self.sigmoid}, ' +
+                super().extra_repr())
 
 
 @MODELS.register_module()
@@ -143,6 +153,8 @@ class MSEFeatureLoss(_FeatureMimicLoss):
             Defaults to 1.0.
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'`` over elements.
             Defaults to ``'mean'``.
+        sigmoid (bool): Compare the sigmoids of both maps, e.g. the
+            heat-map logits of a CenterPoint head. Defaults to False.
 
     Example:
         >>> import torch
@@ -167,6 +179,8 @@ class L1FeatureLoss(_FeatureMimicLoss):
             Defaults to 1.0.
         reduction (str): ``'none'``, ``'mean'`` or ``'sum'`` over elements.
             Defaults to ``'mean'``.
+        sigmoid (bool): Compare the sigmoids of both maps, e.g. the
+            heat-map logits of a CenterPoint head. Defaults to False.
 
     Example:
         >>> import torch

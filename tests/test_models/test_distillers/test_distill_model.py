@@ -785,3 +785,45 @@ def test_connectors_check_the_models_at_build(tmp_path):
             MODELS.build(cfg)
     finally:
         MODELS.module_dict.pop('CheckedConnector')
+
+
+class NoTensorMode(ToySegmentor):
+    """Like mmdet3d's MVXTwoStageDetector (CenterPoint): `_forward(self)`
+    is a stub, so tensor mode fails."""
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        return super().forward(inputs, data_samples, mode)
+
+    def _forward(self):
+        pass
+
+
+def test_teacher_without_tensor_mode_runs_in_loss_mode(tmp_path):
+    MODELS.register_module('NoTensorMode', module=NoTensorMode, force=True)
+    try:
+        teacher = NoTensorMode(width=8)
+        ckpt = str(tmp_path / 'teacher.pth')
+        torch.save(dict(state_dict=teacher.state_dict()), ckpt)
+        cfg = feature_cfg(
+            ckpt,
+            teacher=dict(type='NoTensorMode', width=8),
+            taps=dict(student=dict(feat='neck'), teacher=dict(feat='neck')))
+        data = MODELS.build(cfg).data_preprocessor(make_batch(), True)
+        with pytest.raises(TypeError, match="teacher_mode='loss'"):
+            MODELS.build(cfg)(**data, mode='loss')
+        with pytest.raises(ValueError, match="teacher_mode must be one of"):
+            MODELS.build(dict(cfg, teacher_mode='predict'))
+        model = MODELS.build(dict(cfg, teacher_mode='loss'))
+        head_calls = []
+        model.teacher.head.register_forward_hook(
+            lambda *args: head_calls.append(1))
+        for _ in range(3):
+            losses = model(**data, mode='loss')
+            assert losses['distill.loss_mse'] > 0
+        # the first forward ran to the teacher's loss, the others stopped
+        # at the tapped neck
+        assert len(head_calls) == 2
+    finally:
+        MODELS.module_dict.pop('NoTensorMode')

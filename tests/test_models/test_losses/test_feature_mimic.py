@@ -82,3 +82,20 @@ def test_normalize_rejects_2d_input():
     loss = MODELS.build(dict(type='L1FeatureLoss', normalize=True))
     with pytest.raises(ValueError, match=r'\(4, 8\)'):
         loss(torch.randn(4, 8), torch.randn(4, 8))
+
+
+def test_sigmoid_compares_probabilities():
+    # logits 0 and log(3): probabilities 1/2 and 3/4
+    pred = torch.tensor([[[[0., 0.]]]])
+    target = torch.tensor([[[[0., float(torch.tensor(3.).log())]]]])
+    mse = MODELS.build(dict(type='mmkd.MSEFeatureLoss', sigmoid=True))
+    l1 = MODELS.build(dict(type='mmkd.L1FeatureLoss', sigmoid=True))
+    torch.testing.assert_close(mse(pred, target), torch.tensor(0.0625 / 2))
+    torch.testing.assert_close(l1(pred, target), torch.tensor(0.25 / 2))
+    # logits far apart on the saturated side barely differ as probabilities
+    assert mse(torch.full((1, 1, 2, 2), 20.),
+               torch.full((1, 1, 2, 2), 40.)) < 1e-12
+    assert 'sigmoid=True' in repr(mse)
+    with pytest.raises(ValueError, match='normalize and sigmoid'):
+        MODELS.build(dict(type='MSEFeatureLoss', normalize=True,
+                          sigmoid=True))

@@ -1,0 +1,221 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""X-Ray's configs: names, roles and infos; each one trains 2 iterations
+through ``Runner.from_cfg`` on a tiny SimScenes made Object-Complete by
+the generator (the nuScenes ones on it as a nuScenes-format stand-in, on
+shrunk grids); wrong infos are refused before training."""
+import glob
+import os
+import os.path as osp
+import re
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from mmkd_testing import ROOT, save_random_teacher
+from xray_standins import (object_complete_root, shrink_centerpoint,
+                           shrink_distill_model)
+
+CONFIGS = osp.join(ROOT, 'configs', 'xray')
+SIM = 'centerpoint_pillar04-small_second-secfpn_20e_simscenes'
+SIM_XRAY = ('xray_centerpoint-pillar04-small-oc_centerpoint-pillar04-'
+            'small_20e_simscenes')
+NUS = {
+    kind: (f'centerpoint_{kind}_second-secfpn_head-circlenms_20e_nus',
+           f'xray_centerpoint-{kind}-oc_centerpoint-{kind}_20e_nus')
+    for kind in ('voxel0075', 'pillar02')
+}
+
+
+def config(name):
+    return Config.fromfile(osp.join(CONFIGS, name + '.py'))
+
+
+def train_dataset(cfg):
+    dataset = cfg.train_dataloader.dataset
+    while 'ann_file' not in dataset:
+        dataset = dataset.dataset
+    return dataset
+
+
+def test_names_roles_and_infos():
+    names = sorted(
+        osp.basename(f)[:-3] for f in glob.glob(osp.join(CONFIGS, '*.py')))
+    xray = [n for n in names if n.startswith('xray_')]
+    assert sorted(xray) == sorted([SIM_XRAY] + [v[1] for v in NUS.values()])
+    for name in xray:
+        # xray_<teacher>_<student>_<schedule>_<dataset>
+        assert re.fullmatch(r'xray_[\w.-]+-oc_[\w.-]+_20e_(simscenes|nus)',
+                            name), name
+        cfg = config(name)
+        teacher = cfg.model.teacher.cfg_path
+        stem = osp.basename(teacher)[:-3]
+        assert osp.isfile(teacher) and stem.endswith('-oc')
+        assert stem + '/' in cfg.model.teacher_ckpt
+        assert cfg.model.teacher_view and cfg.model.teacher_mode == 'loss'
+        assert train_dataset(cfg).ann_file.endswith('_xray-student.pkl')
+        assert train_dataset(
+            Config.fromfile(teacher)).ann_file.endswith('_xray-teacher.pkl')
+        # the student is the baseline's model
+        baseline = config(stem[:-len('-oc')])
+        assert cfg.model.student == baseline.model
+        assert not any(t['type'] == 'ObjectSample'
+                       for t in train_dataset(cfg).pipeline)
+    for base, _ in NUS.values():
+        assert config(base).zoo_checkpoint.startswith(
+            'https://download.openmmlab.com/mmdetection3d/')
+    # the SimScenes baseline is configs/sim_scenes' detector, unchanged
+    sim = Config.fromfile(
+        osp.join(ROOT, 'configs/sim_scenes/centerpoint_pillar04-small_'
+                 'second_secfpn_20e_simscenes-3d.py'))
+    baseline = config(SIM)
+    assert baseline.model == sim.model
+    assert baseline.train_dataloader == sim.train_dataloader
+
+
+@pytest.fixture(scope='module')
+def xray_root(tiny_simscenes, tmp_path_factory):
+    return object_complete_root(
+        tiny_simscenes, str(tmp_path_factory.mktemp('xray') / 'simscenes'))
+
+
+def on_stand_in(cfg, root, work_dir, cell=3.2):
+    """Train 2 iterations of batch 1 (SGD) on the tiny root, no validation,
+    a ``cell``-metre grid; a DistillModel gets a random teacher checkpoint.
+    nuScenes configs read SimScenes' infos of the same role, without CBGS
+    (it needs every class present)."""
+    dataset = train_dataset(cfg)
+    dataset.data_root = root
+    dataset.ann_file = re.sub(r'^nuscenes_', 'simscenes_', dataset.ann_file)
+    cfg.train_dataloader.dataset = dataset
+    cfg.train_dataloader.batch_size = 1
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
+    for key in ('val', 'test'):
+        cfg[f'{key}_cfg'] = cfg[f'{key}_dataloader'] = None
+        cfg[f'{key}_evaluator'] = None
+    cfg.param_scheduler = []
+    # AdamW's update of the full-width models took most of a step
+    cfg.optim_wrapper = dict(
+        type='OptimWrapper', optimizer=dict(type='SGD', lr=1e-4))
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
+    cfg.work_dir = work_dir
+    extent = cfg.point_cloud_range[3]
+    if cfg.model.type == 'mmkd.DistillModel':
+        cfg.model = shrink_distill_model(cfg.model, cell, extent)
+        from mmkd.models.distillers.teacher import resolve_model_cfg
+        cfg.model.teacher_ckpt = save_random_teacher(
+            resolve_model_cfg(cfg.model.teacher, 'teacher'),
+            osp.join(work_dir, 'teacher.pth'), 'mmdet3d')
+    else:
+        cfg.model = shrink_centerpoint(cfg.model, cell, extent)
+    return cfg
+
+
+def train(cfg):
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return {
+        k[len('train/'):]: v.current()
+        for k, v in runner.message_hub.log_scalars.items() if 'loss' in k
+    }
+
+
+@pytest.mark.parametrize('name', [SIM, SIM + '-oc', SIM_XRAY])
+def test_simscenes_configs_train(xray_root, tmp_path, name):
+    losses = train(on_stand_in(config(name), xray_root, str(tmp_path)))
+    assert losses['task0.loss_heatmap'] > 0
+    distill = {k for k in losses if k.startswith('distill.')}
+    if name.startswith('xray_'):
+        assert distill == {
+            'distill.loss_feature', 'distill.loss_heatmap',
+            'distill.loss_regression'
+        }
+        # (the regression maps' loss is 0 when no box covers a cell
+        # centre of the shrunk head map)
+        assert losses['distill.loss_feature'] > 0
+        assert losses['distill.loss_heatmap'] > 0
+        total = sum(v for k, v in losses.items() if k != 'loss')
+        assert losses['loss'] == pytest.approx(total, rel=1e-4)
+    else:
+        assert not distill
+
+
+def test_nuscenes_pillar_xray_trains_on_the_stand_in(xray_root, tmp_path):
+    """mmdet3d's CenterPoint-pillar pipeline and models (the grid shrunk
+    to 6.4 m pillars) with X-Ray's two clouds."""
+    cfg = on_stand_in(config(NUS['pillar02'][1]), xray_root, str(tmp_path),
+                      cell=6.4)
+    losses = train(cfg)
+    assert losses['distill.loss_feature'] > 0
+    assert losses['distill.loss_heatmap'] > 0
+    assert 'distill.loss_regression' in losses
+
+
+@pytest.mark.parametrize('kind', list(NUS))
+def test_nuscenes_models_build_at_paper_size(tmp_path, kind):
+    """Both detectors of each nuScenes X-Ray config at full size: the taps
+    resolve on mmdet3d's CenterPoint. (The voxel model's sparse
+    convolutions have no CPU kernels: it is not run here.)"""
+    from mmkd.models.distillers.teacher import resolve_model_cfg
+    cfg = config(NUS[kind][1])
+    teacher = resolve_model_cfg(cfg.model.teacher, 'teacher')
+    cfg.model.teacher_ckpt = save_random_teacher(
+        teacher, str(tmp_path / 'teacher.pth'), 'mmdet3d')
+    init_default_scope('mmdet3d')
+    from mmdet3d.registry import MODELS
+    model = MODELS.build(cfg.model)
+    assert len(model.student_taps.cfgs) == 1 + 6 + 30
+    assert type(model.teacher).__name__ == 'CenterPoint'
+
+
+def check(name, root, **kwargs):
+    from mmkd.registry import HOOKS
+    cfg = config(name)
+    train_dataset(cfg).data_root = root
+    hook = HOOKS.build(
+        dict(type='XRayInfosCheckHook',
+             role='student' if name.startswith('xray_') else 'teacher',
+             **kwargs))
+    hook.check(cfg)
+    return cfg
+
+
+def test_wrong_infos_are_refused(xray_root, tmp_path):
+    check(SIM + '-oc', xray_root)
+    check(SIM_XRAY, xray_root)
+    # a teacher config on the normal frames
+    cfg = config(SIM + '-oc')
+    train_dataset(cfg).data_root = xray_root
+    train_dataset(cfg).ann_file = 'simscenes_infos_train.pkl'
+    from mmkd.methods.xray import XRayInfosCheckHook
+    with pytest.raises(ValueError,
+                       match=r"teacher config .* trains on .*simscenes_infos_"
+                       r"train.pkl', not on X-Ray teacher infos"):
+        XRayInfosCheckHook('teacher').check(cfg)
+    # a teacher config on the student's infos
+    train_dataset(cfg).ann_file = 'simscenes_infos_train_xray-student.pkl'
+    with pytest.raises(ValueError, match='X-Ray student infos, but needs '
+                       'the teacher infos'):
+        XRayInfosCheckHook('teacher').check(cfg)
+    # an X-Ray student whose teacher config trains on the normal frames
+    baseline = osp.join(CONFIGS, SIM + '.py')
+    with pytest.raises(ValueError,
+                       match=r"teacher config .*simscenes.py' trains on "
+                       r".*simscenes_infos_train.pkl', not on teacher infos"):
+        check(SIM_XRAY, xray_root, teacher_configs=[baseline])
+    # a missing Object-Complete frame, named
+    name = sorted(os.listdir(osp.join(xray_root, 'samples/LIDAR_TOP')))[0]
+    patched = osp.join(xray_root, 'samples/LIDAR_TOP_PATCHED', name)
+    moved = str(tmp_path / name)
+    os.rename(patched, moved)
+    try:
+        with pytest.raises(FileNotFoundError,
+                           match=f'Object-Complete frame .*{name}.* is '
+                           'missing'):
+            check(SIM_XRAY, xray_root)
+    finally:
+        os.rename(moved, patched)
