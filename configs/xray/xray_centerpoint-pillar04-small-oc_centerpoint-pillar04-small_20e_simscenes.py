@@ -3,27 +3,34 @@
 # (BEV neck features, heat-maps, regression maps in the boxes). Each sample
 # loads both clouds (mmkd.LoadTeacherPoints: the patched keyframe with the
 # student's sweeps), augments them with one draw (mmkd.SharedAugment) and
-# packs the teacher's for its preprocessor (mmkd.PackTeacherView).
+# packs the teacher's for its preprocessor (mmkd.PackTeacherView): the
+# parts in ./_base_/xray_student.py, filled in from the baseline here.
 # GT-sampling is off, as in the baseline. Train the teacher first:
 #   python tools/train.py \
 #       configs/xray/centerpoint_pillar04-small_second-secfpn_20e_simscenes-oc.py
 _base_ = [
     './centerpoint_pillar04-small_second-secfpn_20e_simscenes.py',
-    '../_base_/distill/xray_centerpoint.py'
+    './_base_/xray_student.py'
 ]
+xray_teacher = 'centerpoint_pillar04-small_second-secfpn_20e_simscenes-oc'
 
-views = dict(points='teacher_points')
+# the baseline's pipeline, for two clouds
 train_pipeline = [
-    dict(type='mmkd.LoadTeacherPoints', transforms=_base_.load_points),
-    dict(type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True),
-    dict(type='mmkd.SharedAugment', views=views, transforms=_base_.augment),
-    *_base_.filter_objects,
-    dict(type='PointShuffle'),
-    # the completed objects' points come last in the patched files: shuffle
-    # them too, or full pillars would keep the keyframe's points only
-    dict(type='KeyMapper', mapping=dict(points='teacher_points'),
-         transforms=[dict(type='PointShuffle')]),
-    dict(type='mmkd.PackTeacherView', views=views, pack=_base_.pack),
+    dict(
+        type='mmkd.LoadTeacherPoints',
+        transforms=[
+            t for t in _base_.train_pipeline if t.type in _base_.xray_load
+        ]),
+    *_base_.xray_annotations,
+    dict(
+        _base_.xray_shared_augment,
+        transforms=[
+            t for t in _base_.train_pipeline if t.type in _base_.xray_augment
+        ]),
+    dict(type='ObjectRangeFilter',
+         point_cloud_range=_base_.point_cloud_range),
+    dict(type='ObjectNameFilter', classes=_base_.class_names),
+    *_base_.xray_pack,
 ]
 train_dataloader = dict(
     dataset=dict(
@@ -32,24 +39,17 @@ train_dataloader = dict(
 
 model = dict(
     _delete_=True,
-    type='mmkd.DistillModel',
+    **_base_.xray_distiller,
     student=_base_.model,
-    teacher=dict(
-        cfg_path='{{fileDirname}}/'
-        'centerpoint_pillar04-small_second-secfpn_20e_simscenes-oc.py'),
-    teacher_ckpt='work_dirs/'
-    'centerpoint_pillar04-small_second-secfpn_20e_simscenes-oc/epoch_20.pth',
-    teacher_view=True,
-    # mmdet3d's CenterPoint has no tensor mode
-    teacher_mode='loss',
-    taps=dict(student=_base_.xray_taps, teacher=_base_.xray_taps),
+    teacher=dict(cfg_path='{{fileDirname}}/' + xray_teacher + '.py'),
+    teacher_ckpt=f'work_dirs/{xray_teacher}/epoch_20.pth',
+    # the regression maps' loss inside the boxes' footprints, on the
+    # detector's grid
     losses=dict(
-        feature=_base_.xray_losses.feature,
-        heatmap=_base_.xray_losses.heatmap,
+        _base_.xray_losses,
         regression=dict(
             _base_.xray_losses.regression,
             mask=dict(
                 type='BEVBoxFootprintMask',
                 point_cloud_range=_base_.point_cloud_range),
             mask_average=True)))
-custom_hooks = [dict(type='mmkd.XRayInfosCheckHook', role='student')]

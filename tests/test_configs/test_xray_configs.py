@@ -3,6 +3,7 @@
 through ``Runner.from_cfg`` on a tiny SimScenes made Object-Complete by
 the generator (the nuScenes ones on it as a nuScenes-format stand-in, on
 shrunk grids); wrong infos are refused before training."""
+import functools
 import glob
 import os
 import os.path as osp
@@ -219,3 +220,116 @@ def test_wrong_infos_are_refused(xray_root, tmp_path):
             check(SIM_XRAY, xray_root)
     finally:
         os.rename(moved, patched)
+
+
+HOOK = osp.join(
+    ROOT, 'projects/distill_hook_mmdet3d/configs/'
+    'centerpoint_pillar04-small_simscenes_xray-hook.py')
+# every X-Ray student: (config, its baseline, its teacher)
+STUDENTS = {
+    SIM_XRAY: (osp.join(CONFIGS, SIM_XRAY + '.py'), SIM),
+    'hook': (HOOK, SIM),
+    **{
+        xray: (osp.join(CONFIGS, xray + '.py'), base)
+        for base, xray in NUS.values()
+    }
+}
+# the two-cloud training pipeline of every X-Ray student, as the configs
+# resolved when each one wrote it out in full (before the shared
+# configs/xray/_base_/xray_student.py): type, wrapped types
+TWO_CLOUDS = [
+    ('mmkd.LoadTeacherPoints',
+     ['LoadPointsFromFile', 'LoadPointsFromMultiSweeps']),
+    ('LoadAnnotations3D', []),
+    ('mmkd.SharedAugment',
+     ['GlobalRotScaleTrans', 'RandomFlip3D', 'PointsRangeFilter']),
+    ('ObjectRangeFilter', []),
+    ('ObjectNameFilter', []),
+    ('PointShuffle', []),
+    ('KeyMapper', ['PointShuffle']),
+    ('mmkd.PackTeacherView', []),
+]
+VIEWS = dict(points='teacher_points')
+
+
+@functools.lru_cache(maxsize=None)
+def parsed(path):
+    """A config parsed once per session (mmdet3d's bases take seconds);
+    not to be changed."""
+    return Config.fromfile(path)
+
+
+def distiller_of(cfg):
+    """The DistillModel's settings, or the DistillHook's; the student."""
+    if cfg.model.type == 'mmkd.DistillModel':
+        distiller = cfg.model.to_dict()
+        return distiller, distiller.pop('student')
+    hook = next(h for h in cfg.custom_hooks if h.type == 'mmkd.DistillHook')
+    return hook.to_dict(), cfg.model.to_dict()
+
+
+@pytest.mark.parametrize('student', list(STUDENTS))
+def test_students_resolve_as_recorded(student):
+    """Each X-Ray student resolves to the pipeline, distiller and hooks it
+    had when written out in full: the baseline's point loaders and BEV
+    augmentation wrapped for two clouds, its own object filters and
+    packing, the fragment's taps and losses with the footprint mask on
+    the detector's range, the teacher its ``-oc`` config."""
+    path, base = STUDENTS[student]
+    cfg = parsed(path)
+    baseline = parsed(osp.join(CONFIGS, base + '.py'))
+    range_ = baseline.point_cloud_range
+    pipeline = train_dataset(cfg).pipeline
+    assert [(t['type'], [w['type'] for w in t.get('transforms', [])])
+            for t in pipeline] == TWO_CLOUDS
+    own = [t for t in baseline.train_pipeline if t['type'] != 'ObjectSample']
+    assert [t.to_dict() for t in pipeline[0].transforms] == [
+        t.to_dict() for t in own[:2]]
+    assert [t.to_dict() for t in pipeline[2].transforms] == [
+        t.to_dict() for t in own[3:6]]
+    assert pipeline[2].views == VIEWS
+    assert pipeline[1].to_dict() == dict(
+        type='LoadAnnotations3D', with_bbox_3d=True, with_label_3d=True)
+    assert pipeline[3].to_dict() == dict(
+        type='ObjectRangeFilter', point_cloud_range=range_)
+    assert pipeline[4].to_dict() == dict(
+        type='ObjectNameFilter', classes=baseline.class_names)
+    assert pipeline[5].to_dict() == dict(type='PointShuffle')
+    assert pipeline[6].to_dict() == dict(
+        type='KeyMapper', mapping=VIEWS,
+        transforms=[dict(type='PointShuffle')])
+    assert pipeline[7].to_dict() == dict(
+        type='mmkd.PackTeacherView', views=VIEWS,
+        pack=dict(type='Pack3DDetInputs',
+                  keys=['points', 'gt_bboxes_3d', 'gt_labels_3d']))
+    assert cfg.train_pipeline == pipeline
+    assert train_dataset(cfg).ann_file == train_dataset(
+        baseline).ann_file.replace('.pkl', '_xray-student.pkl')
+
+    distiller, model = distiller_of(cfg)
+    assert model == baseline.model.to_dict()
+    teacher = distiller.pop('teacher')
+    assert osp.realpath(teacher.pop('cfg_path')) == osp.join(
+        CONFIGS, base + '-oc.py') and not teacher
+    fragment = parsed(
+        osp.join(ROOT, 'configs/_base_/distill/xray_centerpoint.py'))
+    assert len(fragment.xray_taps) == 1 + 6 + 30
+    losses = fragment.xray_losses.to_dict()
+    losses['regression'].update(
+        mask=dict(type='BEVBoxFootprintMask', point_cloud_range=range_),
+        mask_average=True)
+    assert distiller == dict(
+        type=distiller['type'],
+        teacher_ckpt=f'work_dirs/{base}-oc/epoch_20.pth',
+        teacher_view=True,
+        teacher_mode='loss',
+        taps=dict(student=fragment.xray_taps.to_dict(),
+                  teacher=fragment.xray_taps.to_dict()),
+        losses=losses)
+    assert [(h.type, h.get('role')) for h in cfg.custom_hooks
+            if h.type != 'mmkd.DistillHook'] == [('mmkd.XRayInfosCheckHook',
+                                                  'student')]
+    if student != SIM_XRAY:
+        assert cfg.custom_imports == dict(
+            imports=['mmkd'], allow_failed_imports=False)
+
