@@ -43,12 +43,14 @@ def train_dataset(cfg):
 def test_names_roles_and_infos():
     names = sorted(
         osp.basename(f)[:-3] for f in glob.glob(osp.join(CONFIGS, '*.py')))
-    xray = [n for n in names if n.startswith('xray_')]
-    assert sorted(xray) == sorted([SIM_XRAY] + [v[1] for v in NUS.values()])
+    xray = [n for n in names if n.startswith('xray')]
+    assert sorted(xray) == sorted([SIM_XRAY] + [v[1] for v in NUS.values()] +
+                                  list(ABLATIONS))
     for name in xray:
-        # xray_<teacher>_<student>_<schedule>_<dataset>
-        assert re.fullmatch(r'xray_[\w.-]+-oc_[\w.-]+_20e_(simscenes|nus)',
-                            name), name
+        # xray[-<ablation>]_<teacher>_<student>_<schedule>_<dataset>
+        assert re.fullmatch(
+            r'xray(-feat|-resp)?_[\w.-]+-oc_[\w.-]+_20e_(simscenes|nus)',
+            name), name
         cfg = config(name)
         teacher = cfg.model.teacher.cfg_path
         stem = osp.basename(teacher)[:-3]
@@ -333,3 +335,37 @@ def test_students_resolve_as_recorded(student):
         assert cfg.custom_imports == dict(
             imports=['mmkd'], allow_failed_imports=False)
 
+
+# X-Ray's SimScenes ablations: the full student's loss terms they keep
+ABLATIONS = {
+    SIM_XRAY.replace('xray_', f'xray-{kind}_', 1): terms
+    for kind, terms in (('feat', ['feature']),
+                        ('resp', ['heatmap', 'regression']))
+}
+
+
+@pytest.mark.parametrize('name', list(ABLATIONS))
+def test_ablations_build_with_their_terms_only(tmp_path, name):
+    """The feature-only and response-only students: the built distiller
+    has exactly the kept terms, configured as in the full X-Ray student;
+    everything else is the full student's."""
+    full, cfg = parsed(osp.join(CONFIGS, SIM_XRAY + '.py')), config(name)
+    kept = ABLATIONS[name]
+    assert cfg.model.losses == {key: full.model.losses[key] for key in kept}
+    for key in ('student', 'teacher', 'teacher_ckpt', 'taps',
+                'teacher_view', 'teacher_mode'):
+        assert cfg.model[key] == full.model[key], key
+    assert cfg.train_dataloader == full.train_dataloader
+    assert cfg.custom_hooks == full.custom_hooks
+
+    from mmkd.models.distillers.teacher import resolve_model_cfg
+    model_cfg = shrink_distill_model(cfg.model, 3.2, 51.2)
+    model_cfg.teacher_ckpt = save_random_teacher(
+        resolve_model_cfg(model_cfg.teacher, 'teacher'),
+        str(tmp_path / 'teacher.pth'), 'mmdet3d')
+    from mmdet3d.registry import MODELS
+    model = MODELS.build(model_cfg)
+    assert list(model.distiller.losses) == kept
+    assert list(model.distiller.loss_masks) == [
+        k for k in kept if k == 'regression'
+    ]
