@@ -742,3 +742,95 @@ def test_test_runs_again_when_its_inputs_change(tmp_path, monkeypatch):
     assert tool_runs.test('b.py', str(ckpt), work_dir, ['x=2']) == dict(
         mIoU=3.0)
     assert len(calls) == 3
+
+
+PREPARED = '''
+SPEC = BenchmarkSpec(
+    rows=[Row('student', {config!r})],
+    seeds=[0],
+    metrics=[Metric('mIoU')],
+    splits=dict(
+        val=Split(),
+        heldout=Split(
+            options=['held=1'],
+            requires=['{tmp}/held/infos.pkl',
+                      '{tmp}/held/patched.pkl'],
+            prepare=[
+                ('{tmp}/held/infos.pkl',
+                 ['python', 'make.py', '{tmp}/held/infos.pkl']),
+                ('{tmp}/held/patched.pkl',
+                 ['python', 'patch.py', '{tmp}/held/patched.pkl']),
+            ])))
+'''
+
+
+def test_split_prepare_makes_missing_data_before_training(
+        tmp_path, fake, monkeypatch):
+    """A split's prepare steps run on first use, in order, before any
+    training, each only while its path is missing; a step that does not
+    make its path stops the benchmark before training; --dry-run only
+    prints them."""
+    tools, work_dir = fake
+    spec = write_spec(tmp_path, PREPARED)
+    held = tmp_path / 'held'
+    log = []
+    made = dict(made=True)
+
+    def run(cmd, log_file, env=None):
+        if cmd[1] in ('make.py', 'patch.py'):
+            log.append((cmd[1], osp.basename(log_file)))
+            assert cmd[0] == sys.executable
+            assert env['PYTHONPATH'].split(os.pathsep)[0] == tool_runs.ROOT
+            assert not tools.calls  # nothing trained or tested yet
+            if made['made']:
+                held.mkdir(exist_ok=True)
+                with open(cmd[2], 'w') as f:
+                    f.write('infos')
+            return
+        tools(cmd, log_file, env)
+
+    monkeypatch.setattr(tool_runs, 'run', run)
+    benchmark.main([spec, '--work-dir', work_dir, '--dry-run'])
+    assert not log and not held.exists()
+    benchmark.main([spec, '--work-dir', work_dir])
+    assert log == [('make.py', 'prepare_heldout_0.log'),
+                   ('patch.py', 'prepare_heldout_1.log')]
+    assert tools.trained() == [(osp.join('seed0', 'student'), 0)]
+    # a step runs only while its path is missing
+    (held / 'patched.pkl').unlink()
+    tools.calls.clear()
+    benchmark.main([spec, '--work-dir', work_dir])
+    assert [step for step, _ in log] == ['make.py', 'patch.py', 'patch.py']
+    benchmark.main([spec, '--work-dir', work_dir])
+    assert len(log) == 3
+    # a step that does not make its path
+    (held / 'patched.pkl').unlink()
+    made['made'] = False
+    tools.calls.clear()
+    with pytest.raises(FileNotFoundError,
+                       match=r"split 'heldout': python patch\.py .* ran but "
+                       r'did not make .*patched\.pkl \(log: .*prepare_'
+                       r'heldout_1\.log\)'):
+        benchmark.main([spec, '--work-dir', work_dir])
+    assert not tools.calls
+
+
+@pytest.mark.parametrize('prepare', [
+    "[('a.pkl', 'python make.py')]",
+    "['python make.py']",
+    "[('a.pkl', [])]",
+])
+def test_bad_prepare_steps_are_refused(tmp_path, fake, prepare):
+    tools, work_dir = fake
+    spec = write_spec(
+        tmp_path, '''
+SPEC = BenchmarkSpec(
+    rows=[Row('a', {config!r})],
+    metrics=[Metric('mIoU')],
+    splits=dict(val=Split(prepare=%s)))
+''' % prepare)
+    with pytest.raises(ValueError,
+                       match=r"split 'val': prepare\[0\] is a \(path, "
+                       r'command\) pair, the command a non-empty list'):
+        benchmark.main([spec, '--work-dir', work_dir, '--dry-run'])
+

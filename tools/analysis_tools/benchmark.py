@@ -7,7 +7,8 @@ which row is whose teacher and whose baseline), seeds, metrics, test splits
 and learnability gate. Every run uses the user-facing ``tools/train.py`` /
 ``tools/test.py`` in a subprocess (``tool_runs``) and is reused when
 finished. The spec is checked whole (configs, row names, seeds, held-out
-files, the gate metric) before anything is trained.
+files, the gate metric) before anything is trained; a split's missing data
+is made first by its ``prepare`` steps, where it has them.
 
 Outputs in ``--work-dir`` (default ``work_dirs/benchmark_<spec>``):
 ``benchmark.json`` (per row, split and metric: per-seed values, mean, std,
@@ -95,11 +96,20 @@ class Split:
             must exist before anything is trained.
         hint (str): How to make them, shown when one is missing.
         label (str): What the split is, for the table's title.
+        prepare (list[tuple[str, list[str]]]): ``(path, command)`` steps
+            that make the split's data on first use: before anything is
+            trained, in order, each command (an argument list run from the
+            repository root with it on ``PYTHONPATH``; a leading
+            ``'python'`` is this interpreter) runs if its path (relative to
+            the repository root) does not exist, and must make it. A
+            missing ``requires`` path that is a step's path is no error.
+            Defaults to none.
     """
     options: List[str] = field(default_factory=list)
     requires: List[str] = field(default_factory=list)
     hint: str = ''
     label: str = ''
+    prepare: List[Tuple[str, List[str]]] = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +277,9 @@ class Plan:
     # the spec's comparisons whose row is run
     comparisons: List[Tuple[str, str]] = field(default_factory=list)
     metrics: List[Metric] = field(default_factory=list)
+    # (split, index, path, command): the prepare steps whose path is missing
+    prepare: List[Tuple[str, int, str, List[str]]] = field(
+        default_factory=list)
     gate_metric: Optional[Metric] = None
     curve_metric: Optional[Metric] = None
 
@@ -471,6 +484,59 @@ def _check_seeds(seeds, tuning_seeds):
                          'a seed settings were chosen on must not be pooled')
 
 
+def _check_prepare(split: str, steps) -> List[Tuple[str, List[str]]]:
+    """A split's prepare steps, each a (path, command) pair."""
+    for i, step in enumerate(steps):
+        if not (isinstance(step, (tuple, list)) and len(step) == 2
+                and isinstance(step[0], str)
+                and isinstance(step[1], (tuple, list)) and step[1]
+                and all(isinstance(a, str) for a in step[1])):
+            raise ValueError(
+                f'split {split!r}: prepare[{i}] is a (path, command) pair, '
+                'the command a non-empty list of strings, e.g. '
+                "('data/x/infos.pkl', ['python', 'tools/make.py', "
+                f"'data/x']), got {step!r}")
+    return [(path, list(command)) for path, command in steps]
+
+
+def prepare_splits(plan: Plan, dry_run: bool = False) -> None:
+    """Run the selected splits' prepare steps whose path is missing (logs:
+    ``<work-dir>/prepare_<split>_<step>.log``), then check every split's
+    ``requires``; with ``dry_run`` only print them.
+
+    Raises:
+        FileNotFoundError: If a step does not make its path, or a required
+            path is still missing.
+    """
+    for split, index, path, command in plan.prepare:
+        if osp.exists(osp.join(tool_runs.ROOT, path)):
+            continue  # made by an earlier step
+        cmd = [sys.executable if i == 0 and arg == 'python' else arg
+               for i, arg in enumerate(command)]
+        if dry_run:
+            print(f'prepare {split}: {shlex.join(command)} -> {path}')
+            continue
+        os.makedirs(plan.work_dir, exist_ok=True)
+        log = osp.join(plan.work_dir, f'prepare_{split}_{index}.log')
+        path_env = os.environ.get('PYTHONPATH')
+        tool_runs.run(
+            cmd, log,
+            dict(PYTHONPATH=os.pathsep.join(
+                [tool_runs.ROOT] + ([path_env] if path_env else []))))
+        if not osp.exists(osp.join(tool_runs.ROOT, path)):
+            raise FileNotFoundError(
+                f'split {split!r}: {shlex.join(command)} ran but did not '
+                f'make {path} (log: {log})')
+    if dry_run:
+        return
+    for split in plan.splits:
+        for path in plan.spec.splits[split].requires:
+            if not osp.exists(osp.join(tool_runs.ROOT, path)):
+                raise FileNotFoundError(
+                    f'split {split!r} needs {path}, which its prepare steps '
+                    'did not make')
+
+
 def make_plan(args) -> Plan:
     """Load and check the spec against the command line; nothing runs."""
     name, _, spec = load_spec(args.spec)
@@ -503,9 +569,15 @@ def make_plan(args) -> Plan:
         if split not in spec.splits:
             raise ValueError(f'--splits: {split!r} is not a split of the '
                              f'spec (splits: {", ".join(spec.splits)})')
+    prepare = []
     for split in splits:
+        steps = _check_prepare(split, spec.splits[split].prepare)
+        prepare += [(split, i, path, command)
+                    for i, (path, command) in enumerate(steps)
+                    if not osp.exists(osp.join(tool_runs.ROOT, path))]
         for path in spec.splits[split].requires:
-            if not osp.exists(osp.join(tool_runs.ROOT, path)):
+            if not osp.exists(osp.join(tool_runs.ROOT, path)) and \
+                    path not in [p for p, _ in steps]:
                 hint = spec.splits[split].hint
                 raise FileNotFoundError(
                     f'split {split!r} needs {path}, which does not exist' +
@@ -546,7 +618,8 @@ def make_plan(args) -> Plan:
         comparisons=[
             tuple(pair) for pair in spec.comparisons if pair[0] in names
         ],
-        metrics=list(spec.metrics))
+        metrics=list(spec.metrics),
+        prepare=prepare)
     gated = [r.name for r in selected if r.gate]
     if gated and spec.gate is None:
         raise ValueError(f'rows {gated} have gate=True but the spec has no '
@@ -883,6 +956,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     plan = make_plan(args)
+    prepare_splits(plan, dry_run=args.dry_run)
     trivial = trivial_scores(plan)
     for name, scores in trivial.items():
         print(f'gate: {name} must beat ' +
