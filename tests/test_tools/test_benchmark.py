@@ -834,3 +834,160 @@ SPEC = BenchmarkSpec(
                        r'command\) pair, the command a non-empty list'):
         benchmark.main([spec, '--work-dir', work_dir, '--dry-run'])
 
+
+def test_xray_spec_shares_the_teacher_and_patches_the_heldout_root(
+        tmp_path, monkeypatch):
+    """The X-Ray spec: the Object-Complete teacher trained once (seed 0),
+    tested on its own val frames and, as the test-only row
+    ``teacher_normal``, on the normal ones; per seed 1-3 the gated
+    baseline, X-Ray and its feature-only and response-only ablations, the
+    three distilled from that teacher and compared with the baseline; the
+    held-out root is generated (generator seed 100) and made
+    Object-Complete by the split's prepare steps before any training."""
+    name, _, spec = benchmark.load_spec('xray_simscenes')
+    module = sys.modules['benchmark_spec_xray_simscenes']
+    assert [(r.name, r.per_seed, r.gate, r.teacher, r.baseline)
+            for r in spec.rows] == [
+                ('teacher', False, False, None, None),
+                ('teacher_normal', True, False, None, None),
+                ('baseline', True, True, None, None),
+                ('xray', True, False, 'teacher', 'baseline'),
+                ('xray_feat', True, False, 'teacher', 'baseline'),
+                ('xray_resp', True, False, 'teacher', 'baseline'),
+            ]
+    rows = {r.name: r for r in spec.rows}
+    assert rows['teacher_normal'].config == rows['teacher'].config
+    assert rows['teacher_normal'].checkpoint == 'teacher'
+    assert rows['teacher'].config.endswith('_simscenes-oc.py')
+    for row, prefix in (('xray', 'xray_'), ('xray_feat', 'xray-feat_'),
+                        ('xray_resp', 'xray-resp_')):
+        assert osp.basename(rows[row].config).startswith(prefix)
+    assert spec.seeds == [1, 2, 3] and spec.fixed_seed == 0
+    assert (spec.gate.metric, spec.gate.trivial) == ('mAP', 0.0)
+    assert spec.comparisons == [('xray_feat', 'xray'), ('xray_resp', 'xray')]
+
+    heldout = str(tmp_path / 'heldout') + '/'
+    split = spec.splits['heldout']
+    split.options = module.heldout_options(heldout)
+    split.prepare = module.heldout_prepare(heldout, 100)
+    split.requires = [path for path, _ in split.prepare]
+    monkeypatch.setattr(benchmark, 'load_spec', lambda _: (name, '', spec))
+    calls = []
+
+    def fake_run(cmd, log_file, env=None):
+        calls.append(('prepare', cmd[1:]))
+        os.makedirs(heldout, exist_ok=True)
+        path = dict(split.prepare)
+        made = next(p for p, c in path.items() if c[1:] == cmd[1:])
+        with open(made, 'w') as f:
+            f.write('infos')
+
+    def fake_train(config, work_dir, seed, options):
+        calls.append(('train', osp.relpath(work_dir, tmp_path), seed,
+                      options))
+        return osp.join(work_dir, 'epoch_20.pth')
+
+    def fake_test(config, ckpt, work_dir, options):
+        calls.append(('test', osp.relpath(work_dir, tmp_path), options))
+        row = osp.basename(osp.dirname(ckpt))
+        seed = int(work_dir.split('seed')[-1][0]) if 'seed' in work_dir else 0
+        score = dict(teacher=40, baseline=20, xray=24, xray_feat=21,
+                     xray_resp=23)[row] + seed
+        if row == 'teacher' and 'teacher_normal' in work_dir:
+            score -= 10  # the teacher on the normal frames
+        return {
+            module.PREFIX + 'mAP': score / 100,
+            module.PREFIX + 'NDS': (score + 5) / 100
+        }
+
+    monkeypatch.setattr(tool_runs, 'run', fake_run)
+    monkeypatch.setattr(tool_runs, 'train', fake_train)
+    monkeypatch.setattr(tool_runs, 'test', fake_test)
+    result = benchmark.main([name, '--work-dir', str(tmp_path)])
+
+    # the held-out root made first: generated, then patched
+    assert calls[:2] == [
+        ('prepare', ['tools/dataset_converters/sim_scenes.py', heldout,
+                     '--seed', '100', '--num-train', '1', '--num-val', '2',
+                     '--num-keyframes', '40']),
+        ('prepare', ['tools/dataset_converters/xray_object_complete.py',
+                     heldout, '--infos',
+                     heldout + 'simscenes_infos_val.pkl']),
+    ]
+    trained = [c[1:] for c in calls if c[0] == 'train']
+    teacher_ckpt = osp.join(str(tmp_path), 'teacher', 'epoch_20.pth')
+    assert trained[0] == ('teacher', 0, [])
+    assert trained[1:] == [
+        (osp.join(f'seed{seed}', row), seed,
+         [] if row == 'baseline' else [f'model.teacher_ckpt={teacher_ckpt}'])
+        for seed in (1, 2, 3)
+        for row in ('baseline', 'xray', 'xray_feat', 'xray_resp')
+    ]
+    tested = {c[1]: c[2] for c in calls if c[0] == 'test'}
+    normal = [
+        'test_dataloader.dataset.ann_file=simscenes_infos_val.pkl',
+        'test_evaluator.ann_file=data/simscenes/simscenes_infos_val.pkl'
+    ]
+    on_heldout = [
+        f'test_dataloader.dataset.data_root={heldout}',
+        f'test_evaluator.data_root={heldout}',
+        f'test_evaluator.ann_file={heldout}simscenes_infos_val.pkl'
+    ]
+    # the teacher on its own (Object-Complete) test infos; on the normal
+    # ones as teacher_normal, held out: the held-out root's
+    assert tested['teacher'] == []
+    assert tested[osp.join('teacher', 'heldout')] == on_heldout
+    assert tested['teacher_normal'] == normal
+    assert tested[osp.join('teacher_normal', 'heldout')] == normal + on_heldout
+    assert tested[osp.join('seed2', 'xray_feat', 'heldout')] == [
+        f'model.teacher_ckpt={teacher_ckpt}'
+    ] + on_heldout
+    rows = result['rows']
+    mAP = module.PREFIX + 'mAP'
+    assert rows['teacher']['results']['val'][mAP]['per_seed'] == {
+        0: pytest.approx(40)
+    }
+    assert rows['teacher_normal']['results']['heldout'][mAP][
+        'per_seed'] == {
+            0: pytest.approx(30)
+        }
+    assert rows['xray']['results']['val'][mAP]['delta']['per_seed'] == \
+        pytest.approx({1: 4, 2: 4, 3: 4})
+    assert result['gate']['baseline']['passed']
+    feat = result['comparisons']['val'][0]
+    assert (feat['row'], feat['reference']) == ('xray_feat', 'xray')
+    assert feat['results'][mAP]['per_seed'] == pytest.approx({
+        1: -3,
+        2: -3,
+        3: -3
+    })
+
+
+def test_xray_tuning_spec_varies_one_weight_on_the_tuning_seed():
+    """The tuning spec: X-Ray's rows of the main spec plus each loss weight
+    at 0.3 and 3 times its guess (one option per row), on seed 100
+    and val only; the main spec's seeds and held-out split stay out."""
+    main = benchmark.load_spec('xray_simscenes')[2]
+    spec = benchmark.load_spec('xray_simscenes_tuning')[2]
+    rows = {row.name: row for row in spec.rows}
+    assert list(rows)[:3] == ['teacher', 'baseline', 'xray']
+    assert {name: row.options for name, row in rows.items()
+            if row.options} == {
+                'xray_feature-0.3': ['model.losses.feature.loss_weight=0.3'],
+                'xray_feature-3': ['model.losses.feature.loss_weight=3'],
+                'xray_heatmap-3': ['model.losses.heatmap.loss_weight=3'],
+                'xray_heatmap-30': ['model.losses.heatmap.loss_weight=30'],
+                'xray_regression-0.015':
+                ['model.losses.regression.loss_weight=0.015'],
+                'xray_regression-0.15':
+                ['model.losses.regression.loss_weight=0.15'],
+            }
+    xray = next(row for row in main.rows if row.name == 'xray')
+    assert all(row.config == xray.config and row.teacher == 'teacher'
+               for name, row in rows.items() if name.startswith('xray'))
+    assert spec.seeds == [100] and not set(spec.seeds) & set(main.seeds)
+    assert list(spec.splits) == ['val']
+    assert all(ref == 'xray' for _, ref in spec.comparisons)
+    plan = benchmark.make_plan(
+        benchmark.parse_args(['xray_simscenes_tuning', '--dry-run']))
+    assert [row.name for row in plan.order][:2] == ['teacher', 'baseline']
