@@ -842,8 +842,9 @@ def test_xray_spec_shares_the_teacher_and_patches_the_heldout_root(
     ``teacher_normal``, on the normal ones; per seed 1-3 the gated
     baseline, X-Ray and its feature-only and response-only ablations, the
     three distilled from that teacher and compared with the baseline; the
-    held-out root is generated (generator seed 100) and made
-    Object-Complete by the split's prepare steps before any training."""
+    default root and the held-out one (generator seed 100) are generated
+    and made Object-Complete by the splits' prepare steps before any
+    training."""
     name, _, spec = benchmark.load_spec('xray_simscenes')
     module = sys.modules['benchmark_spec_xray_simscenes']
     assert [(r.name, r.per_seed, r.gate, r.teacher, r.baseline)
@@ -871,14 +872,16 @@ def test_xray_spec_shares_the_teacher_and_patches_the_heldout_root(
     split.options = module.heldout_options(heldout)
     split.prepare = module.heldout_prepare(heldout, 100)
     split.requires = [path for path, _ in split.prepare]
+    default = str(tmp_path / 'default') + '/'
+    spec.splits['val'].prepare = module.default_prepare(default)
+    steps = spec.splits['val'].prepare + split.prepare
     monkeypatch.setattr(benchmark, 'load_spec', lambda _: (name, '', spec))
     calls = []
 
     def fake_run(cmd, log_file, env=None):
         calls.append(('prepare', cmd[1:]))
-        os.makedirs(heldout, exist_ok=True)
-        path = dict(split.prepare)
-        made = next(p for p, c in path.items() if c[1:] == cmd[1:])
+        made = next(p for p, c in steps if c[1:] == cmd[1:])
+        os.makedirs(osp.dirname(made), exist_ok=True)
         with open(made, 'w') as f:
             f.write('infos')
 
@@ -905,8 +908,11 @@ def test_xray_spec_shares_the_teacher_and_patches_the_heldout_root(
     monkeypatch.setattr(tool_runs, 'test', fake_test)
     result = benchmark.main([name, '--work-dir', str(tmp_path)])
 
-    # the held-out root made first: generated, then patched
-    assert calls[:2] == [
+    # both roots made first: generated, then patched
+    assert calls[:4] == [
+        ('prepare', ['tools/dataset_converters/sim_scenes.py', default]),
+        ('prepare', ['tools/dataset_converters/xray_object_complete.py',
+                     default]),
         ('prepare', ['tools/dataset_converters/sim_scenes.py', heldout,
                      '--seed', '100', '--num-train', '1', '--num-val', '2',
                      '--num-keyframes', '40']),

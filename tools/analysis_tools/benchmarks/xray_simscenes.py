@@ -11,11 +11,9 @@ detect something on every seed), X-Ray and its two ablations are trained
 per seed (seeds 1-3; seed 100 is for tuning the loss weights:
 docs/methods/xray.md). Val and a held-out SimScenes of new scenes
 (generator seed 100), made Object-Complete too, on first use: both are
-made by the split's prepare steps when missing. Write the Object-Complete
-frames of ``data/simscenes`` first:
+made by the splits' prepare steps when missing (``data/simscenes`` and
+its Object-Complete frames, as the README's commands make them):
 
-    python tools/dataset_converters/sim_scenes.py data/simscenes
-    python tools/dataset_converters/xray_object_complete.py data/simscenes
     python tools/analysis_tools/benchmark.py xray_simscenes
 """
 from benchmark import BenchmarkSpec, Gate, Metric, Row, Split
@@ -58,6 +56,18 @@ def heldout_options(root: str) -> list:
         f'test_dataloader.dataset.data_root={root}',
         f'test_evaluator.data_root={root}',
         f'test_evaluator.ann_file={root}simscenes_infos_val.pkl'
+    ]
+
+
+def default_prepare(root: str) -> list:
+    """The default root's prepare steps: generate it (the generator's
+    defaults), then write the Object-Complete frames of all its infos."""
+    root = root.rstrip('/') + '/'
+    return [
+        (root + 'simscenes_infos_val.pkl',
+         ['python', 'tools/dataset_converters/sim_scenes.py', root]),
+        (root + 'simscenes_infos_train_xray-teacher.pkl',
+         ['python', 'tools/dataset_converters/xray_object_complete.py', root]),
     ]
 
 
@@ -111,7 +121,7 @@ SPEC = BenchmarkSpec(
     ],
     splits={
         'val':
-        Split(label='SimScenes val'),
+        Split(label='SimScenes val', prepare=default_prepare(DATA_ROOT)),
         'heldout':
         Split(
             options=heldout_options(HELDOUT_ROOT),
