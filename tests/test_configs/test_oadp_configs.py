@@ -3,6 +3,7 @@
 OAKE caches written by the extraction library with a random tiny CLIP and
 hand-made proposals, random text embeddings, 2 training iterations with
 every DP loss, then the ensemble evaluated on the val split."""
+import json
 import math
 import os.path as osp
 import pickle
@@ -122,6 +123,18 @@ def test_config_classes_are_the_dataset_split():
     assert cfg.base_classes == tuple(cfg.metainfo['base_classes'])
     assert cfg.val_evaluator.max_dets == 300
     assert cfg.model.test_cfg.rcnn.max_per_img == 300
+
+
+def test_resolved_config_is_the_one_before_the_shared_base():
+    """The OADP block moved to _base_/models/oadp_dp.py: the resolved
+    DigitScenes config (model, hooks, data, schedule) is unchanged, as
+    recorded before the move."""
+    cfg = json.loads(json.dumps(Config.fromfile(CONFIG).to_dict()))
+    with open(osp.join(ROOT, 'tests', 'data', osp.basename(CONFIG)[:-3] +
+                       '.json')) as f:
+        recorded = json.load(f)
+    for key, value in recorded.items():
+        assert cfg[key] == value, key
 
 
 def test_config_dumps_as_python():
