@@ -50,7 +50,10 @@ model = dict(
             num_classes=65,
             norm_cfg=dict(type='SyncBN', requires_grad=True),
             cls_predictor_cfg=vild_classifier),
-        object_head=dict(cls_predictor_cfg=ml_classifier),
+        # main builds it on the bbox head's settings: SyncBN too
+        object_head=dict(
+            norm_cfg=dict(type='SyncBN', requires_grad=True),
+            cls_predictor_cfg=ml_classifier),
         block_head=dict(cls_predictor_cfg=ml_classifier)),
     global_head=dict(classifier=ml_classifier))
 

@@ -47,7 +47,10 @@ model = dict(
             norm_cfg=dict(type='SyncBN', requires_grad=True),
             cls_predictor_cfg=classifier),
         mask_head=dict(num_classes=num_classes, class_agnostic=True),
-        object_head=dict(cls_predictor_cfg=classifier),
+        # main builds it on the bbox head's settings: SyncBN too
+        object_head=dict(
+            norm_cfg=dict(type='SyncBN', requires_grad=True),
+            cls_predictor_cfg=classifier),
         block_head=dict(cls_predictor_cfg=classifier)),
     global_head=dict(classifier=classifier))
 

@@ -333,6 +333,8 @@ def test_ov_coco_settings():
         assert classifier.type == 'mmkd.OADPClassifier'
         assert classifier.embeddings.endswith('text_embeddings_ml.pth')
     assert heads.bbox_head.num_classes == 65
+    for part in (cfg.model.neck, heads.bbox_head, heads.object_head):
+        assert part.norm_cfg.type == 'SyncBN'
     assert cfg.model.backbone.depth == 50
     assert cfg.model.test_cfg.rcnn.max_per_img == 300
     assert cfg.val_evaluator.type == 'mmkd.OVCocoMetric'
@@ -507,6 +509,9 @@ def test_ov_lvis_settings():
     assert cfg.val_evaluator.ann_file.endswith('lvis_v1_val_ov_all.json')
     heads = cfg.model.roi_head
     assert heads.mask_head.class_agnostic is True
+    assert heads.bbox_head.num_classes == heads.mask_head.num_classes == 1203
+    for part in (cfg.model.neck, heads.bbox_head, heads.object_head):
+        assert part.norm_cfg.type == 'SyncBN'
     for classifier in (heads.bbox_head.cls_predictor_cfg,
                        heads.object_head.cls_predictor_cfg,
                        heads.block_head.cls_predictor_cfg,
