@@ -6,6 +6,7 @@ images' pixels; checkpoints of other classes and missing images refused."""
 import importlib.util
 import json
 import os.path as osp
+import pickle
 
 import pytest
 import torch
@@ -153,7 +154,7 @@ def test_boxes_found_at_scale_s_map_back_by_1_over_s(data, dumped):
         test_mode=False)
     dataset = DATASETS.build(dataset_cfg)
     with open(dumped, 'rb') as f:
-        dumped = __import__('pickle').load(f)
+        dumped = pickle.load(f)
     for i in range(len(dataset)):
         batch = model.data_preprocessor(pseudo_collate([dataset[i]]), False)
         (sample, ) = batch['data_samples']
