@@ -1,7 +1,8 @@
 # OADP's DP student on open-vocabulary DigitScenes (digits 0-6 base, 7-9
 # novel): Faster R-CNN R18-FPN (the DigitScenes detector, from scratch)
 # distilled from OAKE's CLIP embeddings of object proposals, blocks and the
-# whole image (docs/methods/oadp.md).
+# whole image (docs/methods/oadp.md). The heads, losses and ramps:
+# _base_/models/oadp_dp.py.
 #
 # Before training:
 # 1. the CLIP text embeddings of the ten digit names, in the dataset's class
@@ -9,13 +10,14 @@
 #    prompt ensemble, the bbox head) and `ml_embeddings` (the other heads;
 #    its scale/bias, if any, set their logits, else 100 and 0);
 # 2. base-class proposals of the training images (`proposal_file`, format:
-#    mmkd/methods/oadp/proposals.py);
+#    mmkd/methods/oadp/proposals.py), from the RPN of
+#    proposals_faster-rcnn_r18_fpn_2k_ov-digit-scenes.py (commands there);
 # 3. the OAKE caches of the training images:
 #    python tools/misc/oadp_extract.py THIS_CONFIG --clip CLIP \
 #        --proposals data/digit_scenes_ov/proposals/train.pkl \
 #        --out data/digit_scenes_ov/oake/train
 _base_ = [
-    '../_base_/models/faster-rcnn_r18_fpn_digit_scenes.py',
+    '../_base_/models/oadp_faster-rcnn_r18_fpn_digit_scenes.py',
     '../_base_/datasets/ov_digit_scenes_detection.py',
     'mmdet::_base_/default_runtime.py'
 ]
@@ -28,6 +30,7 @@ proposal_file = data_root + 'proposals/train.pkl'
 oake_root = data_root + 'oake/train/'
 img_scale = (224, 224)
 
+# the text classifiers: ViLD's on the bbox head, OADP's on the others
 vild_classifier = dict(
     type='mmkd.OADPViLDClassifier',
     embeddings=vild_embeddings,
@@ -39,48 +42,12 @@ ml_classifier = dict(
     classes=classes,
     base_classes=base_classes)
 model = dict(
-    type='mmkd.OADPDetector',
     roi_head=dict(
-        type='mmkd.OADPRoIHead',
-        # OADP's bbox head: 4 convs 1 fc, class-agnostic regression, ViLD's
-        # text classifier with a learnable background embedding
-        bbox_head=dict(
-            type='Shared4Conv1FCBBoxHead',
-            norm_cfg=dict(type='BN', requires_grad=True),
-            reg_class_agnostic=True,
-            cls_predictor_cfg=vild_classifier),
-        object_head=dict(
-            type='mmkd.OADPObjectHead',
-            fc_out_channels=256,
-            norm_cfg=dict(type='BN', requires_grad=True),
-            cls_predictor_cfg=ml_classifier,
-            loss_distill=dict(type='mmkd.L1FeatureLoss', loss_weight=256.0)),
-        block_head=dict(
-            type='mmkd.OADPBlockHead',
-            fc_out_channels=256,
-            cls_predictor_cfg=ml_classifier,
-            loss_distill=dict(type='mmkd.L1FeatureLoss', loss_weight=128.0),
-            loss_relation=dict(
-                type='mmkd.GramMatrixLoss', mode='spatial', loss_weight=8.0),
-            loss_cls=dict(
-                type='mmkd.AsymmetricLoss',
-                gamma_neg=4,
-                gamma_pos=0,
-                clip=0.05,
-                loss_weight=16.0))),
-    global_head=dict(
-        type='mmkd.OADPGlobalHead',
-        classifier=ml_classifier,
-        loss_distill=dict(
-            type='mmkd.MSEFeatureLoss', reduction='sum', loss_weight=0.5),
-        loss_cls=dict(
-            type='mmkd.AsymmetricLoss',
-            gamma_neg=4,
-            gamma_pos=0,
-            clip=0.05,
-            loss_weight=4.0)),
-    # OADP keeps every class score (score_thr 0) and 300 detections
-    test_cfg=dict(rcnn=dict(score_thr=0.0, max_per_img=300)))
+        bbox_head=dict(cls_predictor_cfg=vild_classifier),
+        # the R18 detector's 256-d box head
+        object_head=dict(fc_out_channels=256, cls_predictor_cfg=ml_classifier),
+        block_head=dict(fc_out_channels=256, cls_predictor_cfg=ml_classifier)),
+    global_head=dict(classifier=ml_classifier))
 
 # OAKE's records, keyed by the image path relative to data_root; boxes
 # follow the resize and flip, embeddings stay the unflipped image's
@@ -114,23 +81,6 @@ train_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_evaluator = dict(max_dets=300)
 test_evaluator = val_evaluator
-
-# OADP's warm-ups gain * min(step / end, 1), step counted from 1: the
-# gains are the loss weights above, the ramps linear schedules of
-# runner.iter = step - 1 from 1 / end at iteration 0 to 1 at end - 1
-custom_hooks = [
-    dict(
-        type='mmkd.DistillLossWeightHook',
-        schedules=dict(
-            clip_objects=dict(type='linear', start_factor=1 / 200, end=199),
-            clip_blocks=dict(type='linear', start_factor=1 / 200, end=199),
-            clip_block_relations=dict(
-                type='linear', start_factor=1 / 200, end=199),
-            clip_global=dict(type='linear', start_factor=1 / 200, end=199),
-            # the multi-label losses (names: not the keyword `global`)
-            block_mll=dict(type='linear', start_factor=1 / 1000, end=999),
-            global_mll=dict(type='linear', start_factor=1 / 2000, end=1999)))
-]
 
 # the DigitScenes detector recipe (from scratch, AdamW); the bbox head at
 # half the learning rate, as OADP

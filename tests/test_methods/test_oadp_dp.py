@@ -2,6 +2,7 @@
 """OADP's DP student on hand-made tensors: the text classifiers, the
 asymmetric loss, the object / block / global heads and their losses, the
 test-time ensemble and the block targets."""
+import json
 import math
 
 import pytest
@@ -58,6 +59,39 @@ def test_names_other_than_the_dataset_classes_are_refused(files):
         classifier(OADPClassifier, files, base_classes=['cat', 'emu'])
     with pytest.raises(ValueError, match='out_features is 7, expected 4'):
         classifier(OADPClassifier, files, out_features=7)
+
+
+def test_classes_from_an_ov_split_summary(files, tmp_path):
+    """``ov_split=`` (an ``ov_split.json``) names the classes and base
+    classes instead of the config; out_features defaults to C."""
+    from mmkd.datasets.open_vocabulary import write_ov_splits
+    coco = dict(
+        images=[dict(id=1, file_name='a.jpg', height=8, width=8)],
+        annotations=[],
+        categories=[dict(id=i + 1, name=c) for i, c in enumerate(CLASSES)])
+    src = tmp_path / 'src.json'
+    src.write_text(json.dumps(coco))
+    write_ov_splits(str(src), str(src), BASE, ['cow', 'yak'], str(tmp_path))
+    summary = str(tmp_path / 'ov_split.json')
+    head = OADPClassifier(
+        in_features=6, embeddings=files['scaled'], ov_split=summary)
+    assert head.classes == CLASSES
+    assert head.novel.tolist() == [False, False, True, True]
+    with pytest.raises(
+            ValueError, match='classes / base_classes or '
+            'ov_split .*, not both'):
+        OADPClassifier(
+            in_features=6,
+            embeddings=files['scaled'],
+            ov_split=summary,
+            classes=CLASSES)
+    with pytest.raises(
+            FileNotFoundError,
+            match=r"OV split summary '.*nowhere.json' does not exist"):
+        OADPClassifier(
+            in_features=6,
+            embeddings=files['scaled'],
+            ov_split=str(tmp_path / 'nowhere.json'))
 
 
 def test_vild_classifier_scores_cosines_over_the_temperature(files):

@@ -130,3 +130,36 @@ def test_digit_scenes_split(tmp_path):
         # the stand-in shows novel digits in both splits
         assert any(a['category_id'] in novel_ids
                    for a in source['annotations'])
+
+
+def test_lvis_split_by_frequency(tmp_path):
+    """lvis: frequent and common classes base, rare ones novel, in the
+    file's order; a file without frequencies is refused."""
+    root = tmp_path / 'lvis_v1'
+    (root / 'annotations').mkdir(parents=True)
+    lvis = dict(
+        images=[dict(id=1, height=8, width=8, coco_url='x/1.jpg')],
+        annotations=[
+            dict(id=1, image_id=1, category_id=2, bbox=[0, 0, 4, 4], area=16)
+        ],
+        categories=[
+            dict(id=1, name='ant', frequency='f'),
+            dict(id=2, name='bee', frequency='r'),
+            dict(id=3, name='cod', frequency='c')
+        ])
+    for split in ('train', 'val'):
+        with open(root / 'annotations' / f'lvis_v1_{split}.json', 'w') as f:
+            json.dump(lvis, f)
+    meta = load_tool().main(['lvis', str(root)])
+    assert (meta['base_classes'], meta['novel_classes']) == (['ant', 'cod'],
+                                                             ['bee'])
+    assert meta['train']['removed'] == {'bee': 1}
+    assert meta['val']['num_annotations'] == 1
+    del lvis['categories'][2]['frequency']
+    with open(root / 'annotations' / 'lvis_v1_train.json', 'w') as f:
+        json.dump(lvis, f)
+    with pytest.raises(
+            ValueError,
+            match=r"lvis_v1_train.json: LVIS categories have a frequency in "
+            r"\('f', 'c', 'r'\); \[\('cod', None\)\]"):
+        load_tool().main(['lvis', str(root)])

@@ -12,6 +12,9 @@ Examples:
         data/digit_scenes_ov
     # OV-COCO 48/17 from instances_{train,val}2017.json
     python tools/dataset_converters/ov_split.py coco data/coco
+    # OV-LVIS 866/337 (frequent + common / rare, from the train file's
+    # category frequencies) from lvis_v1_{train,val}.json
+    python tools/dataset_converters/ov_split.py lvis data/lvis_v1
 """
 import argparse
 import os.path as osp
@@ -20,14 +23,17 @@ from mmkd.datasets.open_vocabulary.split import (DIGIT_SCENES_BASE_CLASSES,
                                                  DIGIT_SCENES_NOVEL_CLASSES,
                                                  OV_COCO_BASE_CLASSES,
                                                  OV_COCO_NOVEL_CLASSES,
+                                                 lvis_frequency_split,
                                                  write_ov_splits)
 
-#: preset -> (train json, val json under root/annotations, base, novel)
+#: preset -> (train json, val json under root/annotations, base, novel);
+#: None: read from the train json (LVIS: its category frequencies)
 PRESETS = {
     'digit-scenes': ('instances_train.json', 'instances_val.json',
                      DIGIT_SCENES_BASE_CLASSES, DIGIT_SCENES_NOVEL_CLASSES),
     'coco': ('instances_train2017.json', 'instances_val2017.json',
              OV_COCO_BASE_CLASSES, OV_COCO_NOVEL_CLASSES),
+    'lvis': ('lvis_v1_train.json', 'lvis_v1_val.json', None, None),
 }
 
 
@@ -39,7 +45,8 @@ def parse_args(argv=None):
         'preset',
         choices=sorted(PRESETS),
         help='digit-scenes: digits 0-6 base, 7-9 novel; coco: OV-COCO '
-        '48 base / 17 novel')
+        '48 base / 17 novel; lvis: OV-LVIS, frequent and common classes '
+        'base (866), rare novel (337)')
     parser.add_argument(
         'root', help='dataset root, with the jsons in root/annotations')
     parser.add_argument(
@@ -68,6 +75,8 @@ def main(argv=None) -> dict:
                     f'{args.root} --img-size 448)'
                     if args.preset == 'digit-scenes' else '')
             raise SystemExit(f'ov_split: {path} does not exist{hint}')
+    if base is None:
+        base, novel = lvis_frequency_split(train_json)
     out_dir = args.out_dir or ann_dir
     meta = write_ov_splits(train_json, val_json, base, novel, out_dir)
     print(f'{len(meta["base_classes"])} base classes: '

@@ -1,15 +1,17 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 from .datasets import (OVCocoDataset, OVDatasetMixin, OVDigitScenesDetDataset,
-                       prepare_digit_scenes_ov_split)
+                       OVLVISV1Dataset, prepare_digit_scenes_ov_split)
 from .split import (DIGIT_SCENES_BASE_CLASSES, DIGIT_SCENES_NOVEL_CLASSES,
                     OV_COCO_BASE_CLASSES, OV_COCO_CLASSES,
-                    OV_COCO_NOVEL_CLASSES, check_class_split, split_coco,
+                    OV_COCO_NOVEL_CLASSES, check_class_split,
+                    lvis_frequency_split, read_ov_split_summary, split_coco,
                     write_ov_split, write_ov_splits)
 
 __all__ = [
     'DIGIT_SCENES_BASE_CLASSES', 'DIGIT_SCENES_NOVEL_CLASSES',
     'OV_COCO_BASE_CLASSES', 'OV_COCO_CLASSES', 'OV_COCO_NOVEL_CLASSES',
     'OVCocoDataset', 'OVDatasetMixin', 'OVDigitScenesDetDataset',
-    'check_class_split', 'prepare_digit_scenes_ov_split', 'split_coco',
+    'OVLVISV1Dataset', 'check_class_split', 'lvis_frequency_split',
+    'prepare_digit_scenes_ov_split', 'read_ov_split_summary', 'split_coco',
     'write_ov_split', 'write_ov_splits'
 ]

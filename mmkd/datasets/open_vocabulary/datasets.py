@@ -11,7 +11,7 @@ import os.path as osp
 from collections import Counter
 from typing import Optional
 
-from mmdet.datasets import CocoDataset
+from mmdet.datasets import CocoDataset, LVISV1Dataset
 from mmengine.dist import barrier, get_rank
 
 from mmkd.registry import DATASETS
@@ -166,6 +166,58 @@ class OVCocoDataset(OVDatasetMixin, CocoDataset):
         base_classes=OV_COCO_BASE_CLASSES,
         novel_classes=OV_COCO_NOVEL_CLASSES,
         palette=_ov_coco_palette())
+
+
+@DATASETS.register_module()
+class OVLVISV1Dataset(OVDatasetMixin, CocoDataset):
+    """OV-LVIS 866/337: LVIS v1's 1203 classes, the frequent and common
+    ones base, the rare ones novel.
+
+    Reads the splits written by ``tools/dataset_converters/ov_split.py
+    lvis`` (``annotations/lvis_v1_train_ov_base.json``,
+    ``lvis_v1_val_ov_all.json``). Which classes are base and novel comes
+    from the file's ``info['ov_split']`` unless ``metainfo`` names them
+    (the frequencies are LVIS's, not mmdet's metainfo). Images are read
+    as mmdet's ``LVISV1Dataset`` reads them (the path of their
+    ``coco_url``), with mmdet's COCO API: the ``lvis`` package is not
+    needed to load (``LVISMetric`` needs it to evaluate). See
+    :class:`OVDatasetMixin` for the checks and ``check_no_novel``.
+    """
+    METAINFO = dict(
+        classes=LVISV1Dataset.METAINFO['classes'],
+        palette=LVISV1Dataset.METAINFO['palette'])
+
+    def _check_metainfo(self) -> None:
+        # without base / novel classes in metainfo, the file's split names
+        # them (checked with the file's categories)
+        if self.metainfo.get('base_classes') is not None or \
+                self.metainfo.get('novel_classes') is not None:
+            super()._check_metainfo()
+
+    def _check_categories(self, coco: dict) -> None:
+        if self.metainfo.get('base_classes') is None and \
+                self.metainfo.get('novel_classes') is None:
+            split = (coco.get('info') or {}).get('ov_split')
+            if split is None:
+                raise ValueError(
+                    f'{type(self).__name__}: {self.ann_file} records no OV '
+                    'split (info.ov_split) and metainfo names no '
+                    f'base_classes / novel_classes; write it with {_TOOL} '
+                    'lvis')
+            self._metainfo.update(
+                base_classes=tuple(split.get('base_classes', ())),
+                novel_classes=tuple(split.get('novel_classes', ())))
+            super()._check_metainfo()
+        super()._check_categories(coco)
+
+    def parse_data_info(self, raw_data_info: dict):
+        img = raw_data_info['raw_img_info']
+        if 'file_name' not in img and 'coco_url' in img:
+            # LVIS v1 names the image by its COCO url, e.g.
+            # http://images.cocodataset.org/train2017/000000391895.jpg
+            img['file_name'] = img['coco_url'].replace(
+                'http://images.cocodataset.org/', '')
+        return super().parse_data_info(raw_data_info)
 
 
 def prepare_digit_scenes_ov_split(data_root: str, base_classes,

@@ -306,3 +306,66 @@ def read_ov_split_info(path: str) -> Optional[dict]:
     with open(path) as f:
         coco = json.load(f)
     return (coco.get('info') or {}).get('ov_split')
+
+
+#: LVIS v1's frequency groups (``categories[i]['frequency']``): base are
+#: the frequent and common classes (866), novel the rare ones (337), the
+#: split of ViLD, DetPro and OADP
+LVIS_BASE_FREQUENCIES = ('f', 'c')
+LVIS_NOVEL_FREQUENCIES = ('r', )
+
+
+def lvis_frequency_split(path: str) -> Tuple[tuple, tuple]:
+    """OV-LVIS's base (frequent, common) and novel (rare) classes of an
+    LVIS annotation file, in its category order.
+
+    Args:
+        path (str): An LVIS json (``lvis_v1_train.json``).
+
+    Returns:
+        tuple[tuple, tuple]: Base and novel class names.
+    """
+    with open(path) as f:
+        categories = json.load(f).get('categories', [])
+    groups = LVIS_BASE_FREQUENCIES + LVIS_NOVEL_FREQUENCIES
+    odd = [(c.get('name'), c.get('frequency')) for c in categories
+           if c.get('frequency') not in groups]
+    if odd or not categories:
+        raise ValueError(
+            f'{path}: LVIS categories have a frequency in {groups}; '
+            f'{odd[:5] if odd else "no categories"}'
+            f'{" ..." if len(odd) > 5 else ""} (an LVIS v1 annotation file '
+            'is needed to split by frequency)')
+    base = tuple(c['name'] for c in categories
+                 if c['frequency'] in LVIS_BASE_FREQUENCIES)
+    novel = tuple(c['name'] for c in categories
+                  if c['frequency'] in LVIS_NOVEL_FREQUENCIES)
+    return base, novel
+
+
+def read_ov_split_summary(path: str) -> dict:
+    """The classes of a split summary (``ov_split.json``, written by
+    :func:`write_ov_splits`).
+
+    Args:
+        path (str): The summary file.
+
+    Returns:
+        dict: ``classes`` (label order), ``base_classes`` and
+        ``novel_classes``, tuples of names.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'OV split summary {path!r} does not exist; write the split '
+            'with tools/dataset_converters/ov_split.py')
+    with open(path) as f:
+        meta = json.load(f)
+    keys = ('classes', 'base_classes', 'novel_classes')
+    missing = [k for k in keys if not isinstance(meta.get(k), list)]
+    if missing:
+        raise KeyError(f'OV split summary {path!r} lacks {missing} (lists of '
+                       'class names)')
+    out = {k: tuple(meta[k]) for k in keys}
+    check_class_split(out['base_classes'], out['novel_classes'],
+                      out['classes'], path)
+    return out

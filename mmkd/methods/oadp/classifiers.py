@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmkd.datasets.open_vocabulary.split import read_ov_split_summary
 from mmkd.models.clip import load_text_embeddings
 from mmkd.registry import MODELS
 
@@ -39,24 +40,46 @@ class _TextClassifier(nn.Module):
 
     Args:
         in_features (int): Width of the head's features.
-        out_features (int): ``len(classes)`` (no background) or
-            ``len(classes) + 1`` (a learnable background embedding last).
+        out_features (int, optional): ``len(classes)`` (no background, the
+            default) or ``len(classes) + 1`` (a learnable background
+            embedding last).
         embeddings (str): The text-embedding file; its names must be
             ``classes``, in order.
-        classes (Sequence[str]): The dataset's classes.
+        classes (Sequence[str], optional): The dataset's classes.
         base_classes (Sequence[str], optional): The classes trained with
             labels; the others are novel (``-inf`` in training). None: all
             are base.
+        ov_split (str, optional): Instead of ``classes`` and
+            ``base_classes``: the summary of an open-vocabulary split
+            (``ov_split.json``, ``tools/dataset_converters/ov_split.py``)
+            naming them (OV-LVIS: 1203 classes, the rare ones novel).
     """
 
     def __init__(self,
                  in_features: int,
-                 out_features: int,
-                 embeddings: str,
-                 classes: Sequence[str],
-                 base_classes: Optional[Sequence[str]] = None) -> None:
+                 out_features: Optional[int] = None,
+                 embeddings: str = None,
+                 classes: Optional[Sequence[str]] = None,
+                 base_classes: Optional[Sequence[str]] = None,
+                 ov_split: Optional[str] = None) -> None:
         super().__init__()
+        name = type(self).__name__
+        if embeddings is None:
+            raise TypeError(f'{name} needs embeddings (a text-embedding '
+                            'file)')
+        if ov_split is not None:
+            if classes is not None or base_classes is not None:
+                raise ValueError(
+                    f'{name}: give classes / base_classes or ov_split '
+                    f'({ov_split!r}), not both')
+            split = read_ov_split_summary(ov_split)
+            classes, base_classes = split['classes'], split['base_classes']
+        if classes is None:
+            raise TypeError(f'{name} needs classes (or an ov_split file '
+                            'naming them)')
         classes = list(classes)
+        if out_features is None:
+            out_features = len(classes)
         text = load_text_embeddings(embeddings)
         if text.names != classes:
             raise ValueError(

@@ -19,7 +19,12 @@ or a dict (or ``InstanceData``) with ``bboxes`` ``(N, 4)`` and optionally
 checked when the file is read, before any is embedded: a missing image, a
 mis-shaped array, or a box that is not finite with ``x2 >= x1`` and
 ``y2 >= y1`` is an error naming the file and the image.
+
+:func:`save_proposals` writes the dict layout (float32 ``(N, 5)`` per
+image key); ``tools/misc/oadp_proposals.py`` dumps a detector's RPN
+proposals with it (:mod:`.proposal_dump`).
 """
+import os
 import os.path as osp
 import pickle
 from typing import List, Mapping, Optional, Sequence
@@ -28,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ['load_proposals', 'ProposalSample']
+__all__ = ['load_proposals', 'ProposalSample', 'save_proposals']
 
 
 class ProposalSample:
@@ -147,3 +152,25 @@ def load_proposals(path: str,
                 f'{example!r})')
         out.append(_as_boxes(data[found], f'{what}, image {found!r}'))
     return out
+
+
+def save_proposals(path: str, proposals: Mapping) -> None:
+    """Write a proposal file: a dict from image key to float32 ``(N, 5)``.
+
+    Written to a temporary file first, so that an interrupted dump does
+    not leave a file that reads as complete.
+
+    Args:
+        path (str): The pickle file; its folder is created.
+        proposals (Mapping): Image key to ``(N, 4)`` or ``(N, 5)`` boxes
+            (checked as :func:`load_proposals` checks them).
+    """
+    out = {}
+    for key, item in proposals.items():
+        out[key] = _as_boxes(item, f'proposals of image {key!r}').numpy()
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = path + '.tmp'
+    with open(tmp, 'wb') as f:
+        pickle.dump(out, f)
+    os.replace(tmp, path)
