@@ -6,9 +6,12 @@
 #
 # Before training:
 # 1. the CLIP text embeddings of the ten digit names, in the dataset's class
-#    order (tools/misc/clip_text_embeddings.py): `vild_embeddings` (ViLD's
-#    prompt ensemble, the bbox head) and `ml_embeddings` (the other heads;
-#    its scale/bias, if any, set their logits, else 100 and 0);
+#    order: `vild_embeddings` (ViLD's prompt ensemble, the bbox head) and
+#    `ml_embeddings` (the other heads; its scale/bias, if any, set their
+#    logits, else 100 and 0); DigitScenes' small CLIP teacher writes both
+#    with its weights (docs/methods/oadp.md, "DigitScenes CLIP teacher"):
+#    python tools/misc/train_digit_clip.py data/digit_scenes_ov
+#    (CLIP = data/digit_scenes_ov/clip/clip_digits.pth below);
 # 2. base-class proposals of the training images (`proposal_file`, format:
 #    mmkd/methods/oadp/proposals.py), from the RPN of
 #    proposals_faster-rcnn_r18_fpn_2k_ov-digit-scenes.py (commands there);
