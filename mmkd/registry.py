@@ -68,6 +68,7 @@ LAZY_TYPES: Dict[str, Dict[str, str]] = {
     },
     'transform': {
         'LPLDStrongAugment': 'mmkd.methods.lpld',
+        'LoadOAKERecords': 'mmkd.methods.oadp',
         'LoadTeacherPoints': 'mmkd.methods.xray',
     },
     'hook': {

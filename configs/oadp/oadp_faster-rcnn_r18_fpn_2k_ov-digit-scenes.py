@@ -58,23 +58,9 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
-        type='mmkd.LoadCachedRecords',
-        cache=oake_root + 'global',
-        prefix='oake_global_',
-        data_root=data_root),
-    dict(
-        type='mmkd.LoadCachedRecords',
-        cache=oake_root + 'blocks',
-        prefix='oake_blocks_',
-        data_root=data_root),
-    dict(
-        type='mmkd.LoadCachedRecords',
-        # refused if built from another proposal file
-        cache=dict(
-            root=oake_root + 'objects',
-            extra_inputs=dict(proposals=proposal_file)),
-        fields=['boxes', 'embeddings'],
-        prefix='oake_objects_',
+        type='mmkd.LoadOAKERecords',
+        oake_root=oake_root,
+        proposal_file=proposal_file,
         data_root=data_root),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

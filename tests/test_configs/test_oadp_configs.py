@@ -56,14 +56,9 @@ def relocate(node, paths: dict):
         node['data_root'] = paths['data_root']
     if 'generate_cfg' in node:
         node['generate_cfg'] = TINY
-    if kind == 'mmkd.LoadCachedRecords':
-        cache = node['cache']
-        if isinstance(cache, dict):
-            cache['root'] = osp.join(paths['oake'],
-                                     osp.basename(cache['root']))
-            cache['extra_inputs'] = dict(proposals=paths['proposals'])
-        else:
-            node['cache'] = osp.join(paths['oake'], osp.basename(cache))
+    if kind == 'mmkd.LoadOAKERecords':
+        node['oake_root'] = paths['oake']
+        node['proposal_file'] = paths['proposals']
     if kind == 'mmkd.OADPViLDClassifier':
         node['embeddings'] = paths['vild']
     if kind == 'mmkd.OADPClassifier':
@@ -142,7 +137,9 @@ def test_config_classes_are_the_dataset_split():
 def test_resolved_config_is_the_one_before_the_shared_base():
     """The OADP block moved to _base_/models/oadp_dp.py: the resolved
     DigitScenes config (model, hooks, data, schedule) is unchanged, as
-    recorded before the move."""
+    recorded before the move, but for the train pipeline's three
+    ``mmkd.LoadCachedRecords``, now one ``mmkd.LoadOAKERecords`` (the same
+    results: tests/test_methods/test_oadp_transforms.py)."""
     cfg = json.loads(json.dumps(Config.fromfile(CONFIG).to_dict()))
     with open(
             osp.join(ROOT, 'tests', 'data',
@@ -226,8 +223,10 @@ def test_samples_without_records_are_refused(cfg):
     model = MODELS.build(cfg.model)
     with pytest.raises(
             KeyError,
-            match=r"has no 'oake_objects_records'; load the OAKE objects "
-            r"cache with mmkd.LoadCachedRecords\(prefix='oake_objects_'\)"):
+            match=r"has no 'oake_objects_records'; load the OAKE caches "
+            r"with mmkd.LoadOAKERecords\(prefix='oake_'\) \(the objects "
+            r"cache alone: mmkd.LoadCachedRecords\("
+            r"prefix='oake_objects_'\)\)"):
         model.records([DetDataSample()], 'objects')
 
 

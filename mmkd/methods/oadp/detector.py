@@ -29,9 +29,10 @@ class OADPDetector(TwoStageDetector):
     ViLD's text classifier, object and block heads) and an
     :class:`~.heads.OADPGlobalHead`.
 
-    Each training image carries OAKE's records (``mmkd.LoadCachedRecords``
-    with ``prefix='<record_prefix><view>_'`` for the views ``global``,
-    ``blocks`` and ``objects``, then ``mmkd.PackCachedRecords``): the
+    Each training image carries OAKE's records (``mmkd.LoadOAKERecords``
+    with ``prefix=record_prefix``: one ``mmkd.LoadCachedRecords`` with
+    ``prefix='<record_prefix><view>_'`` for each of the views ``global``,
+    ``blocks`` and ``objects``; then ``mmkd.PackCachedRecords``): the
     data sample's ``<record_prefix>global_records`` (``embeddings``,
     (1, D)), ``<record_prefix>blocks_records`` and
     ``<record_prefix>objects_records`` (``boxes``, moved with the sample's
@@ -104,10 +105,11 @@ class OADPDetector(TwoStageDetector):
                 raise KeyError(
                     f'OADPDetector: a training sample '
                     f'({sample.metainfo.get("img_path", "?")}) has no '
-                    f'{name!r}; load the OAKE {view} cache with '
-                    f'mmkd.LoadCachedRecords(prefix='
-                    f'\'{self.record_prefix}{view}_\') and pack with '
-                    'mmkd.PackCachedRecords (data sample fields: '
+                    f'{name!r}; load the OAKE caches with '
+                    f'mmkd.LoadOAKERecords(prefix={self.record_prefix!r}) '
+                    f'(the {view} cache alone: mmkd.LoadCachedRecords('
+                    f'prefix=\'{self.record_prefix}{view}_\')) and pack '
+                    'with mmkd.PackCachedRecords (data sample fields: '
                     f'{sorted(sample.keys())})')
             found.append(records)
         return found
