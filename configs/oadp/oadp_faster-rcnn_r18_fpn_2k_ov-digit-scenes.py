@@ -22,7 +22,7 @@
 _base_ = [
     '../_base_/models/oadp_faster-rcnn_r18_fpn_digit_scenes.py',
     '../_base_/datasets/ov_digit_scenes_detection.py',
-    'mmdet::_base_/default_runtime.py'
+    '../_base_/schedules/digit_scenes_detection_2k.py'
 ]
 data_root = 'data/digit_scenes_ov/'
 classes = ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9')
@@ -71,29 +71,7 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_evaluator = dict(max_dets=300)
 test_evaluator = val_evaluator
 
-# the DigitScenes detector recipe (from scratch, AdamW); the bbox head at
+# the DigitScenes detector recipe (the schedule base), the bbox head at
 # half the learning rate, as OADP
 optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10.0),
     paramwise_cfg=dict(custom_keys={'roi_head.bbox_head': dict(lr_mult=0.5)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=200),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-5,
-        by_epoch=False,
-        begin=200,
-        end=2000)
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=2000, val_interval=1000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-randomness = dict(seed=0)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=1000,
-        max_keep_ckpts=1))
-log_processor = dict(by_epoch=False)

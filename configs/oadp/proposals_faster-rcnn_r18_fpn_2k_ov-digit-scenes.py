@@ -15,30 +15,6 @@
 _base_ = [
     '../_base_/models/faster-rcnn_r18_fpn_digit_scenes.py',
     '../_base_/datasets/ov_digit_scenes_detection.py',
-    'mmdet::_base_/default_runtime.py'
+    # the OADP student's recipe, without distillation
+    '../_base_/schedules/digit_scenes_detection_2k.py'
 ]
-
-# the DigitScenes detector recipe (the OADP student's, without distillation)
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=200),
-    dict(
-        type='CosineAnnealingLR',
-        eta_min=1e-5,
-        by_epoch=False,
-        begin=200,
-        end=2000)
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=2000, val_interval=1000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-randomness = dict(seed=0)
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=1000,
-        max_keep_ckpts=1))
-log_processor = dict(by_epoch=False)

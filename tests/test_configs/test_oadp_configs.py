@@ -34,6 +34,9 @@ COCO_CONFIG = osp.join(ROOT, 'configs', 'oadp',
                        'oadp_faster-rcnn_r50_fpn_40k_ov-coco.py')
 LVIS_CONFIG = osp.join(ROOT, 'configs', 'oadp',
                        'oadp_mask-rcnn_r50_fpn_24e_ov-lvis.py')
+PROPOSALS_CONFIG = osp.join(
+    ROOT, 'configs', 'oadp',
+    'proposals_faster-rcnn_r18_fpn_2k_ov-digit-scenes.py')
 # a random CLIP with ViT-B/32's geometry, 16-d embeddings
 ARCH = dict(
     vision_width=64, vision_layers=1, patch_size=32, grid=7, embed_dim=16)
@@ -147,6 +150,31 @@ def test_resolved_config_is_the_one_before_the_shared_base():
         recorded = json.load(f)
     for key, value in recorded.items():
         assert cfg[key] == value, key
+
+
+def test_proposal_network_and_student_share_the_recipe():
+    """Both DigitScenes configs take the detector recipe from
+    _base_/schedules/digit_scenes_detection_2k.py (on mmdet's runtime);
+    the student adds only the bbox head's half learning rate."""
+    student = Config.fromfile(CONFIG)
+    proposals = Config.fromfile(PROPOSALS_CONFIG)
+    for key in ('param_scheduler', 'train_cfg', 'val_cfg', 'test_cfg',
+                'randomness', 'default_hooks', 'log_processor',
+                'default_scope', 'env_cfg'):
+        assert proposals[key] == student[key], key
+    optim = student.optim_wrapper.to_dict()
+    assert optim.pop('paramwise_cfg') == dict(
+        custom_keys={'roi_head.bbox_head': dict(lr_mult=0.5)})
+    assert proposals.optim_wrapper == optim == dict(
+        type='OptimWrapper',
+        optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4),
+        clip_grad=dict(max_norm=10.0))
+    assert (proposals.train_cfg.max_iters,
+            proposals.param_scheduler[-1].end) == (2000, 2000)
+    hooks = proposals.default_hooks
+    assert (hooks.checkpoint.by_epoch, hooks.checkpoint.interval,
+            hooks.timer.type) == (False, 1000, 'IterTimerHook')
+    assert proposals.model.type == 'FasterRCNN'
 
 
 def test_config_dumps_as_python():
