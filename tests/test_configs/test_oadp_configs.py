@@ -32,6 +32,7 @@ CONFIG = osp.join(ROOT, 'configs', 'oadp',
                   'oadp_faster-rcnn_r18_fpn_2k_ov-digit-scenes.py')
 COCO_CONFIG = osp.join(ROOT, 'configs', 'oadp',
                        'oadp_faster-rcnn_r50_fpn_40k_ov-coco.py')
+FAITHFUL_COCO_CONFIG = COCO_CONFIG.replace('.py', '_faithful-mll-ramps.py')
 LVIS_CONFIG = osp.join(ROOT, 'configs', 'oadp',
                        'oadp_mask-rcnn_r50_fpn_24e_ov-lvis.py')
 PROPOSALS_CONFIG = osp.join(
@@ -374,6 +375,35 @@ def test_ov_coco_settings():
     assert cfg.custom_hooks == digits.custom_hooks
     assert cfg.model.roi_head.block_head.loss_cls == \
         digits.model.roi_head.block_head.loss_cls
+    compile(cfg.pretty_text, 'dump.py', 'exec')
+
+
+def test_faithful_mll_ramps_hold_the_step_1_weights():
+    """The faithful OV-COCO variant: the multi-label weights stay at
+    their step-1 values (16 / 1000, 4 / 2000) for the whole run, as in
+    the official code; the CLIP ramps and everything else are the
+    default config's."""
+    default = Config.fromfile(COCO_CONFIG)
+    cfg = Config.fromfile(FAITHFUL_COCO_CONFIG)
+    (hook, ) = cfg.custom_hooks
+    (default_hook, ) = default.custom_hooks
+    gains = dict(
+        block_mll=cfg.model.roi_head.block_head.loss_cls.loss_weight,
+        global_mll=cfg.model.global_head.loss_cls.loss_weight)
+    for name, weight in dict(block_mll=0.016, global_mll=0.002).items():
+        for step in (1, 200, 1000, 2000, 40000):
+            assert gains[name] * schedule_factor(
+                hook.schedules[name], step - 1) == pytest.approx(weight)
+        # the default ramps reach the full gain
+        assert gains[name] * schedule_factor(
+            default_hook.schedules[name], 39999) == gains[name]
+    for name in ('clip_objects', 'clip_blocks', 'clip_block_relations',
+                 'clip_global'):
+        assert hook.schedules[name] == default_hook.schedules[name]
+    faithful, default = cfg.to_dict(), default.to_dict()
+    assert {k
+            for k in set(faithful) | set(default)
+            if faithful.get(k) != default.get(k)} == {'custom_hooks'}
     compile(cfg.pretty_text, 'dump.py', 'exec')
 
 

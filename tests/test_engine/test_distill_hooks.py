@@ -165,6 +165,21 @@ class TestScheduleFactor(TestCase):
         self.assertAlmostEqual(schedule_factor(s, 15), 0.5)
         self.assertAlmostEqual(schedule_factor(s, 20), 0.0)
 
+    def test_constant(self):
+        s = dict(type='constant', factor=0.016)
+        for progress in (0, 1, 999, 10**6):
+            self.assertEqual(schedule_factor(s, progress), 0.016)
+        with self.assertRaisesRegex(
+                KeyError, "constant schedule of 'kd' needs factor"):
+            DistillLossWeightHook(schedules=dict(kd=dict(type='constant')))
+        with self.assertRaisesRegex(
+                KeyError, r"constant schedule of 'kd' has unknown key 'end'"):
+            DistillLossWeightHook(
+                schedules=dict(kd=dict(type='constant', factor=1, end=3)))
+        with self.assertRaisesRegex(ValueError, r'factor=-1'):
+            DistillLossWeightHook(
+                schedules=dict(kd=dict(type='constant', factor=-1)))
+
     def test_validation(self):
         with self.assertRaisesRegex(ValueError, 'at least one schedule'):
             DistillLossWeightHook(schedules=dict())

@@ -46,16 +46,24 @@ oadp_model = dict(
 # OADP's warm-ups gain * min(step / end, 1), step counted from 1: the
 # gains are the loss weights above, the ramps linear schedules of
 # runner.iter = step - 1 from 1 / end at iteration 0 to 1 at end - 1
+oadp_loss_schedules = dict(
+    clip_objects=dict(type='linear', start_factor=1 / 200, end=199),
+    clip_blocks=dict(type='linear', start_factor=1 / 200, end=199),
+    clip_block_relations=dict(type='linear', start_factor=1 / 200, end=199),
+    clip_global=dict(type='linear', start_factor=1 / 200, end=199),
+    # the multi-label losses (names: not the keyword `global`)
+    block_mll=dict(type='linear', start_factor=1 / 1000, end=999),
+    global_mll=dict(type='linear', start_factor=1 / 2000, end=1999))
+# faithful_mll_ramps: the official code (`main`, todd 0.3.0) builds the
+# multi-label losses outside its distiller, whose step() alone advances the
+# warm-ups, so their weights stay at the step-1 values, 16 / 1000 and
+# 4 / 2000, for the whole run; a config reproduces that with
+# `schedules={{_base_.oadp_faithful_mll_schedules}}`
+# (oadp_faster-rcnn_r50_fpn_40k_ov-coco_faithful-mll-ramps.py)
+oadp_faithful_mll_schedules = dict(
+    oadp_loss_schedules,
+    block_mll=dict(type='constant', factor=1 / 1000),
+    global_mll=dict(type='constant', factor=1 / 2000))
 custom_hooks = [
-    dict(
-        type='mmkd.DistillLossWeightHook',
-        schedules=dict(
-            clip_objects=dict(type='linear', start_factor=1 / 200, end=199),
-            clip_blocks=dict(type='linear', start_factor=1 / 200, end=199),
-            clip_block_relations=dict(
-                type='linear', start_factor=1 / 200, end=199),
-            clip_global=dict(type='linear', start_factor=1 / 200, end=199),
-            # the multi-label losses (names: not the keyword `global`)
-            block_mll=dict(type='linear', start_factor=1 / 1000, end=999),
-            global_mll=dict(type='linear', start_factor=1 / 2000, end=1999)))
+    dict(type='mmkd.DistillLossWeightHook', schedules=oadp_loss_schedules)
 ]

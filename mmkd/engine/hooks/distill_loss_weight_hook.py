@@ -12,10 +12,11 @@ _SCHEDULE_KEYS = {
     'linear': ('start_factor', 'begin', 'end'),
     'step': ('milestones', 'gamma'),
     'cosine': ('eta_min', 'begin', 'end'),
+    'constant': ('factor', ),
 }
 # the keys that set a factor: a negative one would make the loss push the
 # student away from the teacher
-_FACTOR_KEYS = ('start_factor', 'gamma', 'eta_min')
+_FACTOR_KEYS = ('start_factor', 'gamma', 'eta_min', 'factor')
 
 
 def schedule_factor(schedule: dict, progress: int) -> float:
@@ -27,8 +28,12 @@ def schedule_factor(schedule: dict, progress: int) -> float:
       ``milestones`` reached.
     - ``cosine``: decay from 1 at ``begin`` (default 0) to ``eta_min``
       (default 0) at ``end`` along half a cosine; ``eta_min`` afterwards.
+    - ``constant``: ``factor`` throughout (a reference whose warm-up never
+      advances, e.g. OADP's multi-label weights in its official code).
     """
     kind = schedule['type']
+    if kind == 'constant':
+        return schedule['factor']
     if kind == 'step':
         passed = sum(progress >= m for m in schedule['milestones'])
         return schedule.get('gamma', 0.1)**passed
@@ -61,8 +66,9 @@ class DistillLossWeightHook(Hook):
         schedules (dict): Loss name to a schedule: ``dict(type='linear',
             start_factor=0., begin=0, end=500)``, ``dict(type='step',
             milestones=[1000], gamma=0.1)`` or ``dict(type='cosine',
-            eta_min=0., begin=0, end=2000)``. ``start_factor``, ``gamma``
-            and ``eta_min`` must be >= 0.
+            eta_min=0., begin=0, end=2000)`` or ``dict(type='constant',
+            factor=0.5)``. ``start_factor``, ``gamma``, ``eta_min`` and
+            ``factor`` must be >= 0.
         by_epoch (bool): Count epochs instead of iterations. Defaults to
             False.
 
@@ -98,7 +104,9 @@ class DistillLossWeightHook(Hook):
                         'from the teacher')
             if kind == 'step' and 'milestones' not in schedule:
                 raise KeyError(f'step schedule of {name!r} needs milestones')
-            if kind != 'step':
+            if kind == 'constant' and 'factor' not in schedule:
+                raise KeyError(f'constant schedule of {name!r} needs factor')
+            if kind in ('linear', 'cosine'):
                 if 'end' not in schedule:
                     raise KeyError(f'{kind} schedule of {name!r} needs end')
                 if schedule['end'] <= schedule.get('begin', 0):
