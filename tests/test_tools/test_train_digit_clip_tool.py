@@ -22,7 +22,7 @@ from mmkd.models.clip import (VILD_TEMPLATES, CLIPImageTower, CLIPTextTower,
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_train=24, num_val=12, img_size=64, seed=0)
 ARGS = [
-    '--epochs', '1', '--batch-size', '32', '--input-resolution', '32',
+    '--pretrain-epochs', '1', '--epochs', '1', '--batch-size', '32', '--input-resolution', '32',
     '--patch-size', '16', '--layers', '1', '--text-layers', '1', '--embed-dim',
     '16', '--context-length', '16', '--seed', '1'
 ]
@@ -99,7 +99,8 @@ def test_report_has_the_val_accuracy_per_group(report):
         assert set(saved['accuracy'][key]) >= {'all', 'base', 'novel', '9'}
         assert 0 <= saved['accuracy'][key]['novel'] <= 1
     assert saved['chance'] == 0.1
-    assert saved['settings']['seed'] == 1 and saved['steps'] == 3
+    assert saved['settings']['seed'] == 1 and saved['steps'] == 6
+    assert len(saved['pretrain_epoch_losses']) == 1
     assert saved['counts']['train']['9'] > 0
     assert saved['templates']['caption'] == 'a photo of the {}.'
 
@@ -142,3 +143,30 @@ def test_missing_data_and_classes_are_named(digits, tmp_path):
             match=r"instances_train\.json has no digit of the classes "
             r"\['9'\]"):
         tool.main([str(root)] + ARGS)
+
+
+@pytest.mark.parametrize('unlock', [False, True])
+def test_the_contrastive_stage_locks_the_image_tower(digits, tmp_path,
+                                                     monkeypatch, unlock):
+    """LiT: after stage 1, only the text tower learns (default); with
+    --unlock-image both do."""
+    tool = load_tool()
+    after_stage_1 = {}
+    pretrain = tool.pretrain_image_tower
+
+    def record(args, tower, *rest):
+        losses = pretrain(args, tower, *rest)
+        after_stage_1.update(
+            {k: v.clone()
+             for k, v in tower.state_dict().items()})
+        return losses
+
+    monkeypatch.setattr(tool, 'pretrain_image_tower', record)
+    report = tool.main([digits, '--out-dir', str(tmp_path)] + ARGS +
+                       (['--unlock-image'] if unlock else []))
+    saved = torch.load(report['files']['checkpoint'], weights_only=True)
+    changed = [
+        k for k, v in after_stage_1.items()
+        if not torch.equal(saved['visual.' + k], v)
+    ]
+    assert bool(changed) == unlock

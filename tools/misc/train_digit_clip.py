@@ -3,14 +3,20 @@
 its text embeddings.
 
 No OpenAI CLIP can be downloaded for DigitScenes' digits, so its teacher
-is the same CLIP code (``mmkd.models.clip``), tiny, trained here with
-CLIP's symmetric InfoNCE loss and a learned logit scale on the isolated
-digits of the train split, all ten of them (the generator's full
+is the same CLIP code (``mmkd.models.clip``), tiny, trained here on the
+isolated digits of the train split, all ten of them (the generator's full
 annotations, ``annotations/instances_train.json``: CLIP knows the novel
 names too), each a square crop of ``--train-crop-scale`` times its longer
 side, captioned with a template filled with its name (``'a photo of the
 digit seven.'``; by default also ViLD's templates, whose ensemble the
-bbox head's embeddings are).
+bbox head's embeddings are). Two stages:
+
+1. ``--pretrain-epochs``: the image tower classifies the digits against
+   learned class prototypes (from scratch, both towers otherwise stay at
+   the collapsed contrastive plateau: docs/methods/oadp.md);
+2. ``--epochs``: contrastive, with a learned logit scale and UniCL's
+   targets (``--targets classes``: all pairs of the same digit positive),
+   the image tower locked (LiT; ``--unlock-image`` trains it too).
 
 Written to ``--out-dir`` (default ``<data_root>/clip``, where the OADP
 config reads the embeddings):
@@ -77,7 +83,22 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out-dir', help='output folder. Defaults to <data_root>/clip')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--epochs', type=int, default=12)
+    parser.add_argument(
+        '--pretrain-epochs',
+        type=int,
+        default=20,
+        help='stage 1: epochs of the image tower classifying the digits '
+        '(all ten) against learned class prototypes. Defaults to 20')
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=10,
+        help='stage 2: contrastive epochs. Defaults to 10')
+    parser.add_argument(
+        '--unlock-image',
+        action='store_true',
+        help='train the image tower in stage 2 too (default: locked, '
+        'LiT; only the text tower and the logit scale learn)')
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--weight-decay', type=float, default=0.05)
@@ -119,6 +140,14 @@ def parse_args(argv=None):
         choices=sorted(TRAIN_TEMPLATES),
         help=f'captions: "photo" {TRAIN_TEMPLATES["photo"]}, "vild" that '
         'and ViLD\'s 74 templates, drawn uniformly. Defaults to vild')
+    parser.add_argument(
+        '--targets',
+        default='classes',
+        choices=('classes', 'pairs'),
+        help='contrastive targets: "classes" (UniCL: every image-caption '
+        'pair of the same digit is positive) or "pairs" (CLIP: only the '
+        'pair itself). Defaults to classes: a batch holds many captions '
+        'of each digit')
     parser.add_argument(
         '--no-cache',
         action='store_true',
@@ -172,6 +201,68 @@ def check_datasets(train: DigitCropDataset, val: DigitCropDataset) -> None:
                 "generator's full annotations): generate more canvases")
 
 
+def warmup_cosine(optimizer, total: int, warmup: float):
+    """Linear warm-up over a ``warmup`` fraction of ``total`` steps, then
+    a cosine decay to 0 at ``total``."""
+    warmup = max(int(warmup * total), 1)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, 0.5 *
+                         (1 + math.cos(math.pi * min(step, total) / total))))
+
+
+def pretrain_image_tower(args, image_tower: CLIPImageTower,
+                         train_set: DigitCropDataset,
+                         logit_scale: float) -> list:
+    """Stage 1: the image tower classifies the training digits (all ten)
+    with cosine logits against learned class prototypes, at CLIP's initial
+    logit scale; the prototypes are dropped afterwards. Returns the
+    per-epoch losses.
+
+    Why: trained from scratch on ten captions, both towers stay at the
+    collapsed InfoNCE plateau (all embeddings alike) for many epochs: the
+    untrained text tower gives the ten names nearly the same embedding
+    (mean cosine 0.88), so the images get no direction to separate along.
+    Prototypes drawn at random are far apart, and the tower learns the
+    digits within a few epochs; the contrastive stage then aligns the
+    text tower to it (LiT, Zhai et al., CVPR 2022, with the image tower
+    pretrained on the same ten labels the captions are made from).
+    """
+    prototypes = torch.nn.Parameter(
+        torch.randn(len(CLASSES), image_tower.output_dim,
+                    device=args.device))
+    groups = clip_param_groups(image_tower, weight_decay=args.weight_decay)
+    groups[1]['params'].append(prototypes)
+    optimizer = torch.optim.AdamW(groups, lr=args.lr)
+    steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
+    scheduler = warmup_cosine(optimizer,
+                              steps_per_epoch * args.pretrain_epochs,
+                              args.warmup)
+    shuffle = torch.Generator().manual_seed(args.seed)
+    losses = []
+    image_tower.train()
+    for epoch in range(args.pretrain_epochs):
+        train_set.set_epoch(epoch)
+        order = torch.randperm(len(train_set), generator=shuffle)
+        epoch_losses = []
+        for images, _, labels in _batches(train_set, order, args.batch_size):
+            logits = logit_scale * F.normalize(
+                image_tower(images.to(args.device)), dim=-1) @ F.normalize(
+                    prototypes, dim=-1).t()
+            loss = F.cross_entropy(logits, labels.to(args.device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            epoch_losses.append(loss.item())
+        losses.append(sum(epoch_losses) / len(epoch_losses))
+        print(
+            f'pretrain epoch {epoch + 1}/{args.pretrain_epochs}: '
+            f'loss {losses[-1]:.4f}',
+            flush=True)
+    return losses
+
+
 def train(args, out_dir: str) -> dict:
     torch.manual_seed(args.seed)
     templates = TRAIN_TEMPLATES[args.templates]
@@ -214,34 +305,39 @@ def train(args, out_dir: str) -> dict:
         context_length=args.context_length,
         vocab_size=tokenizer.vocab_size,
         output_dim=args.embed_dim).to(args.device)
+    start, cpu_start = time.time(), time.process_time()
+    pretrain_losses = pretrain_image_tower(
+        args, image_tower, train_set,
+        text_tower.logit_scale.exp().item()) if args.pretrain_epochs else []
+    towers = (image_tower, text_tower) if args.unlock_image else (
+        text_tower, )
+    image_tower.requires_grad_(args.unlock_image)
     optimizer = torch.optim.AdamW(
-        clip_param_groups(
-            image_tower, text_tower, weight_decay=args.weight_decay),
+        clip_param_groups(*towers, weight_decay=args.weight_decay),
         lr=args.lr)
     steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
     total = steps_per_epoch * args.epochs
-    warmup = max(int(args.warmup * total), 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min((step + 1) / warmup, 0.5 *
-                         (1 + math.cos(math.pi * min(step, total) / total))))
-    shuffle = torch.Generator().manual_seed(args.seed)
+    scheduler = warmup_cosine(optimizer, total, args.warmup)
+    shuffle = torch.Generator().manual_seed(args.seed + 1)
     tokens = {}
     losses = []
-    start, cpu_start = time.time(), time.process_time()
     for epoch in range(args.epochs):
-        train_set.set_epoch(epoch)
-        image_tower.train()
+        # stage 2 draws new crops: its epochs follow stage 1's
+        train_set.set_epoch(args.pretrain_epochs + epoch)
+        # a locked tower stays in eval mode (LiT)
+        image_tower.train(args.unlock_image)
         text_tower.train()
         order = torch.randperm(len(train_set), generator=shuffle)
         epoch_losses = []
-        for images, texts, _ in _batches(train_set, order, args.batch_size):
+        for images, texts, labels in _batches(train_set, order,
+                                              args.batch_size):
             for text in set(texts) - set(tokens):
                 tokens[text] = tokenizer.tokenize(text)[0]
             loss = clip_train_step(
                 image_tower, text_tower, images.to(args.device),
                 torch.stack([tokens[t] for t in texts]).to(args.device),
-                optimizer)
+                optimizer,
+                labels.to(args.device) if args.targets == 'classes' else None)
             scheduler.step()
             epoch_losses.append(loss)
         losses.append(sum(epoch_losses) / len(epoch_losses))
@@ -251,9 +347,11 @@ def train(args, out_dir: str) -> dict:
             f'logit scale {text_tower.logit_scale.exp().item():.2f}, '
             f'{time.time() - start:.0f} s ({cpu:.0f} s of CPU)',
             flush=True)
+    image_tower.requires_grad_(True)
     return dict(
         image_tower=image_tower,
         text_tower=text_tower,
+        pretrain_losses=pretrain_losses,
         tokenizer=tokenizer,
         train_set=train_set,
         val_set=val_set,
@@ -261,7 +359,7 @@ def train(args, out_dir: str) -> dict:
         losses=losses,
         train_seconds=time.time() - start,
         train_cpu_seconds=time.process_time() - cpu_start,
-        steps=total)
+        steps=steps_per_epoch * (args.pretrain_epochs + args.epochs))
 
 
 def evaluate_and_save(args, out_dir: str, trained: dict) -> dict:
@@ -371,6 +469,7 @@ def run(args) -> dict:
             train=trained['train_set'].class_counts(),
             val=trained['val_set'].class_counts()),
         steps=trained['steps'],
+        pretrain_epoch_losses=trained['pretrain_losses'],
         epoch_losses=trained['losses'],
         train_seconds=round(trained['train_seconds'], 1),
         train_cpu_seconds=round(trained['train_cpu_seconds'], 1),

@@ -23,9 +23,11 @@ __all__ = [
 MAX_LOGIT_SCALE = 100.
 
 
-def clip_contrastive_loss(image_embeds: Tensor, text_embeds: Tensor,
-                          logit_scale: Tensor) -> Tensor:
-    """CLIP's symmetric InfoNCE loss.
+def clip_contrastive_loss(image_embeds: Tensor,
+                          text_embeds: Tensor,
+                          logit_scale: Tensor,
+                          labels: Optional[Tensor] = None) -> Tensor:
+    """CLIP's symmetric InfoNCE loss, or UniCL's with ``labels``.
 
     With ``I`` and ``T`` the L2-normalised embeddings (N, D) and
     ``s = exp(logit_scale)``, the logits are ``s * I @ T.T``; image ``i``'s
@@ -33,11 +35,20 @@ def clip_contrastive_loss(image_embeds: Tensor, text_embeds: Tensor,
     over the rows (each image against all texts) and over the columns (each
     text against all images).
 
+    With ``labels`` (UniCL, Yang et al., CVPR 2022), every pair of the same
+    label is positive: each row's (and column's) target is uniform over its
+    positives, ``-sum_j y_ij / |P_i| * log softmax_j``. CLIP's one-positive
+    targets are wrong for captions made from a few class names: a batch
+    holds many captions of each class, and image ``i`` would be pushed away
+    from the other captions of its own class.
+
     Args:
         image_embeds (Tensor): Image embeddings (N, D), not normalised.
         text_embeds (Tensor): Their texts' embeddings (N, D).
         logit_scale (Tensor): The log of the logit scale (OpenAI's
             ``logit_scale`` parameter), a scalar.
+        labels (Tensor, optional): Each pair's class (N,). Defaults to
+            None: pair ``i`` is only positive with itself (CLIP).
 
     Returns:
         Tensor: The loss, a scalar.
@@ -53,7 +64,17 @@ def clip_contrastive_loss(image_embeds: Tensor, text_embeds: Tensor,
     image = F.normalize(image_embeds.float(), dim=-1)
     text = F.normalize(text_embeds.float(), dim=-1)
     logits = logit_scale.float().exp().reshape(()) * image @ text.t()
-    target = torch.arange(len(logits), device=logits.device)
+    if labels is None:
+        target = torch.arange(len(logits), device=logits.device)
+        return (F.cross_entropy(logits, target) +
+                F.cross_entropy(logits.t(), target)) / 2
+    if labels.shape != (len(logits), ):
+        raise ValueError(
+            f'clip_contrastive_loss: labels of shape {list(labels.shape)} '
+            f'for {len(logits)} pairs')
+    positive = (labels[:, None] == labels[None]).float()
+    target = positive / positive.sum(1, keepdim=True)
+    # the positive mask is symmetric: the columns' targets are its rows'
     return (F.cross_entropy(logits, target) +
             F.cross_entropy(logits.t(), target)) / 2
 
@@ -74,9 +95,12 @@ def clip_param_groups(*towers: nn.Module,
     ]
 
 
-def clip_train_step(image_tower: CLIPImageTower, text_tower: CLIPTextTower,
-                    images: Tensor, tokens: Tensor,
-                    optimizer: torch.optim.Optimizer) -> float:
+def clip_train_step(image_tower: CLIPImageTower,
+                    text_tower: CLIPTextTower,
+                    images: Tensor,
+                    tokens: Tensor,
+                    optimizer: torch.optim.Optimizer,
+                    labels: Optional[Tensor] = None) -> float:
     """One contrastive step on a batch of image-text pairs.
 
     The text tower holds the learned ``logit_scale``; after the update it
@@ -88,6 +112,8 @@ def clip_train_step(image_tower: CLIPImageTower, text_tower: CLIPTextTower,
         images (Tensor): Normalised images (N, 3, S, S).
         tokens (Tensor): Their captions' token ids (N, L).
         optimizer (Optimizer): Over both towers' parameters.
+        labels (Tensor, optional): The pairs' classes (N,): UniCL's
+            targets (:func:`clip_contrastive_loss`). Defaults to None.
 
     Returns:
         float: The batch's loss before the update.
@@ -98,7 +124,8 @@ def clip_train_step(image_tower: CLIPImageTower, text_tower: CLIPTextTower,
     # rows can end at the batch's last end-of-text token (causal mask)
     tokens = tokens[:, :int(tokens.argmax(-1).max()) + 1]
     loss = clip_contrastive_loss(
-        image_tower(images), text_tower(tokens), text_tower.logit_scale)
+        image_tower(images), text_tower(tokens), text_tower.logit_scale,
+        labels)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

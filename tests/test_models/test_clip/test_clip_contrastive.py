@@ -51,6 +51,37 @@ def test_contrastive_loss_is_the_symmetric_infonce_formula():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_label_targets_are_uniform_over_same_class_pairs():
+    """UniCL: pairs 0 and 2 share a class, so image 0's target is half
+    text 0, half text 2 (and the same for columns)."""
+    image = torch.tensor([[3., 4.], [1., 0.], [0., -2.]])
+    text = torch.tensor([[1., 0.], [0., 1.], [-1., -1.]])
+    scale = 2.
+    logits = scale * F.normalize(image, dim=-1) @ F.normalize(text, dim=-1).t()
+    targets = [[0.5, 0., 0.5], [0., 1., 0.], [0.5, 0., 0.5]]
+
+    def ce(rows):
+        return sum(-sum(
+            t * (v - math.log(sum(math.exp(u) for u in row)))
+            for t, v in zip(target, row))
+                   for target, row in zip(targets, rows)) / len(rows)
+
+    rows = logits.tolist()
+    expected = (ce(rows) + ce([list(c) for c in zip(*rows)])) / 2
+    loss = clip_contrastive_loss(
+        image, text, torch.tensor(math.log(scale)), torch.tensor([4, 1, 4]))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    # distinct labels: CLIP's loss
+    assert clip_contrastive_loss(
+        image, text, torch.tensor(math.log(scale)),
+        torch.tensor([0, 1, 2])).item() == pytest.approx(
+            clip_contrastive_loss(image, text,
+                                  torch.tensor(math.log(scale))).item())
+    with pytest.raises(ValueError, match=r'labels of shape \[2\] for 3'):
+        clip_contrastive_loss(image, text, torch.tensor(0.),
+                              torch.tensor([0, 1]))
+
+
 def test_contrastive_loss_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match=r'same shape.*\[3, 2\] and \[2, 2\]'):
         clip_contrastive_loss(
