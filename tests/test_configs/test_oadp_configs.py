@@ -395,15 +395,17 @@ def test_faithful_mll_ramps_hold_the_step_1_weights():
             assert gains[name] * schedule_factor(
                 hook.schedules[name], step - 1) == pytest.approx(weight)
         # the default ramps reach the full gain
-        assert gains[name] * schedule_factor(
-            default_hook.schedules[name], 39999) == gains[name]
+        assert gains[name] * schedule_factor(default_hook.schedules[name],
+                                             39999) == gains[name]
     for name in ('clip_objects', 'clip_blocks', 'clip_block_relations',
                  'clip_global'):
         assert hook.schedules[name] == default_hook.schedules[name]
     faithful, default = cfg.to_dict(), default.to_dict()
-    assert {k
-            for k in set(faithful) | set(default)
-            if faithful.get(k) != default.get(k)} == {'custom_hooks'}
+    assert {
+        k
+        for k in set(faithful) | set(default)
+        if faithful.get(k) != default.get(k)
+    } == {'custom_hooks'}
     compile(cfg.pretty_text, 'dump.py', 'exec')
 
 

@@ -22,9 +22,10 @@ from mmkd.models.clip import (VILD_TEMPLATES, CLIPImageTower, CLIPTextTower,
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(num_train=24, num_val=12, img_size=64, seed=0)
 ARGS = [
-    '--pretrain-epochs', '1', '--epochs', '1', '--batch-size', '32', '--input-resolution', '32',
-    '--patch-size', '16', '--layers', '1', '--text-layers', '1', '--embed-dim',
-    '16', '--context-length', '16', '--seed', '1'
+    '--pretrain-epochs', '1', '--epochs', '1', '--batch-size', '32',
+    '--input-resolution', '32', '--patch-size', '16', '--layers', '1',
+    '--text-layers', '1', '--embed-dim', '16', '--context-length', '16',
+    '--seed', '1'
 ]
 CLASSES = OVDigitScenesDetDataset.METAINFO['classes']
 NAMES = tuple(f'digit {w}' for w in ('zero', 'one', 'two', 'three', 'four',
@@ -156,17 +157,34 @@ def test_the_contrastive_stage_locks_the_image_tower(digits, tmp_path,
 
     def record(args, tower, *rest):
         losses = pretrain(args, tower, *rest)
-        after_stage_1.update(
-            {k: v.clone()
-             for k, v in tower.state_dict().items()})
+        after_stage_1.update({
+            k: v.clone()
+            for k, v in tower.state_dict().items()
+        })
         return losses
 
     monkeypatch.setattr(tool, 'pretrain_image_tower', record)
-    report = tool.main([digits, '--out-dir', str(tmp_path)] + ARGS +
-                       (['--unlock-image'] if unlock else []))
+    report = tool.main(
+        [digits, '--out-dir', str(tmp_path)] + ARGS +
+        (['--unlock-image'] if unlock else []))
     saved = torch.load(report['files']['checkpoint'], weights_only=True)
     changed = [
         k for k, v in after_stage_1.items()
         if not torch.equal(saved['visual.' + k], v)
     ]
     assert bool(changed) == unlock
+
+
+def test_encoded_images_are_unit_rows(report, digits):
+    """The sigmoid scale and bias of text_embeddings_ml.pth are fitted on
+    cosines: the image embeddings must be unit rows."""
+    from mmkd.datasets.open_vocabulary import DigitCropDataset
+    tool = load_tool()
+    tower = CLIPImageTower(checkpoint=report['files']['checkpoint'])
+    dataset = DigitCropDataset(digits, 'val', size=32, crop_scale=2.)
+    embeddings, labels = tool.encode_images(tower, dataset, 8, 'cpu')
+    assert embeddings.shape == (len(dataset), 16)
+    assert torch.allclose(embeddings.norm(dim=-1), torch.ones(len(dataset)))
+    assert labels.tolist() == [
+        dataset[i]['label'] for i in range(len(dataset))
+    ]

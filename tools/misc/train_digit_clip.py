@@ -86,27 +86,27 @@ def parse_args(argv=None):
     parser.add_argument(
         '--pretrain-epochs',
         type=int,
-        default=20,
+        default=40,
         help='stage 1: epochs of the image tower classifying the digits '
-        '(all ten) against learned class prototypes. Defaults to 20')
+        '(all ten) against learned class prototypes. Defaults to 40')
     parser.add_argument(
         '--epochs',
         type=int,
-        default=10,
-        help='stage 2: contrastive epochs. Defaults to 10')
+        default=20,
+        help='stage 2: contrastive epochs. Defaults to 20')
     parser.add_argument(
         '--unlock-image',
         action='store_true',
         help='train the image tower in stage 2 too (default: locked, '
         'LiT; only the text tower and the logit scale learn)')
-    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--weight-decay', type=float, default=0.05)
     parser.add_argument(
         '--warmup', type=float, default=0.1, help='warm-up fraction')
     arch = parser.add_argument_group('architecture (OpenAI ViT CLIP)')
-    arch.add_argument('--input-resolution', type=int, default=224)
-    arch.add_argument('--patch-size', type=int, default=32)
+    arch.add_argument('--input-resolution', type=int, default=32)
+    arch.add_argument('--patch-size', type=int, default=8)
     arch.add_argument(
         '--width', type=int, default=64, help='image tower (heads: / 64)')
     arch.add_argument('--layers', type=int, default=2)
@@ -119,10 +119,10 @@ def parse_args(argv=None):
         '--train-crop-scale',
         type=float,
         nargs=2,
-        default=(1.25, 3.),
+        default=(1.1, 2.5),
         metavar=('LOW', 'HIGH'),
         help='training crop side over the digit\'s longer side, drawn '
-        'uniformly. Defaults to 1.25 3')
+        'uniformly. Defaults to 1.1 2.5')
     data.add_argument(
         '--jitter',
         type=float,
@@ -184,7 +184,8 @@ def encode_images(tower: CLIPImageTower, dataset: DigitCropDataset,
     embeddings, labels = [], []
     for images, _, batch_labels in _batches(dataset, range(len(dataset)),
                                             batch_size):
-        embeddings.append(F.normalize(tower(images.to(device)).float(), -1))
+        embeddings.append(
+            F.normalize(tower(images.to(device)).float(), dim=-1))
         labels.append(batch_labels)
     return torch.cat(embeddings).cpu(), torch.cat(labels)
 
@@ -229,8 +230,7 @@ def pretrain_image_tower(args, image_tower: CLIPImageTower,
     pretrained on the same ten labels the captions are made from).
     """
     prototypes = torch.nn.Parameter(
-        torch.randn(len(CLASSES), image_tower.output_dim,
-                    device=args.device))
+        torch.randn(len(CLASSES), image_tower.output_dim, device=args.device))
     groups = clip_param_groups(image_tower, weight_decay=args.weight_decay)
     groups[1]['params'].append(prototypes)
     optimizer = torch.optim.AdamW(groups, lr=args.lr)
@@ -309,12 +309,10 @@ def train(args, out_dir: str) -> dict:
     pretrain_losses = pretrain_image_tower(
         args, image_tower, train_set,
         text_tower.logit_scale.exp().item()) if args.pretrain_epochs else []
-    towers = (image_tower, text_tower) if args.unlock_image else (
-        text_tower, )
+    towers = (image_tower, text_tower) if args.unlock_image else (text_tower, )
     image_tower.requires_grad_(args.unlock_image)
     optimizer = torch.optim.AdamW(
-        clip_param_groups(*towers, weight_decay=args.weight_decay),
-        lr=args.lr)
+        clip_param_groups(*towers, weight_decay=args.weight_decay), lr=args.lr)
     steps_per_epoch = math.ceil(len(train_set) / args.batch_size)
     total = steps_per_epoch * args.epochs
     scheduler = warmup_cosine(optimizer, total, args.warmup)

@@ -61,20 +61,18 @@ def test_label_targets_are_uniform_over_same_class_pairs():
     targets = [[0.5, 0., 0.5], [0., 1., 0.], [0.5, 0., 0.5]]
 
     def ce(rows):
-        return sum(-sum(
-            t * (v - math.log(sum(math.exp(u) for u in row)))
-            for t, v in zip(target, row))
+        return sum(-sum(t * (v - math.log(sum(math.exp(u) for u in row)))
+                        for t, v in zip(target, row))
                    for target, row in zip(targets, rows)) / len(rows)
 
     rows = logits.tolist()
     expected = (ce(rows) + ce([list(c) for c in zip(*rows)])) / 2
-    loss = clip_contrastive_loss(
-        image, text, torch.tensor(math.log(scale)), torch.tensor([4, 1, 4]))
+    loss = clip_contrastive_loss(image, text, torch.tensor(math.log(scale)),
+                                 torch.tensor([4, 1, 4]))
     assert loss.item() == pytest.approx(expected, rel=1e-6)
     # distinct labels: CLIP's loss
-    assert clip_contrastive_loss(
-        image, text, torch.tensor(math.log(scale)),
-        torch.tensor([0, 1, 2])).item() == pytest.approx(
+    assert clip_contrastive_loss(image, text, torch.tensor(
+        math.log(scale)), torch.tensor([0, 1, 2])).item() == pytest.approx(
             clip_contrastive_loss(image, text,
                                   torch.tensor(math.log(scale))).item())
     with pytest.raises(ValueError, match=r'labels of shape \[2\] for 3'):
