@@ -77,20 +77,43 @@ def relocate(node, paths: dict):
         relocate(value, paths)
 
 
+def tiny_digit_scenes_cfg(config: str, paths: dict, work_dir: str):
+    """A DigitScenes OADP config on the test's files: 2 iterations of
+    batch 2, few RoIs."""
+    cfg = Config.fromfile(config)
+    relocate(cfg._cfg_dict, paths)
+    cfg.val_evaluator.ann_file = osp.join(
+        paths['data_root'], 'annotations/instances_val_ov_all.json')
+    cfg.test_evaluator = cfg.val_evaluator
+    cfg.train_dataloader.batch_size = 2
+    cfg.val_dataloader.batch_size = 2
+    cfg.train_cfg.update(max_iters=2, val_interval=100)
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', interval=100, save_last=False)
+    cfg.work_dir = work_dir
+    cfg.log_level = 'WARNING'
+    # fewer RoIs: seconds on a CPU
+    cfg.model.train_cfg.rpn_proposal.max_per_img = 32
+    cfg.model.train_cfg.rcnn.sampler.num = 16
+    cfg.model.test_cfg.rpn.max_per_img = 16
+    return cfg
+
+
 @pytest.fixture(scope='module')
-def cfg(tmp_path_factory):
+def digit_paths(tmp_path_factory):
+    """A tiny OV DigitScenes, hand-made proposals, random text embeddings
+    and the OAKE caches of a random tiny CLIP."""
     root = tmp_path_factory.mktemp('oadp')
-    cfg = Config.fromfile(CONFIG)
     paths = dict(
         data_root=str(root / 'ds') + '/',
         oake=str(root / 'oake'),
         proposals=str(root / 'proposals.pkl'),
         vild=str(root / 'vild.pth'),
-        ml=str(root / 'ml.pth'))
+        ml=str(root / 'ml.pth'),
+        work=str(root / 'work'))
+    cfg = Config.fromfile(CONFIG)
     relocate(cfg._cfg_dict, paths)
-    cfg.val_evaluator.ann_file = osp.join(
-        paths['data_root'], 'annotations/instances_val_ov_all.json')
-    cfg.test_evaluator = cfg.val_evaluator
     init_default_scope('mmdet')
     # the dataset is generated and split on first use
     samples = dataset_samples(cfg.train_dataloader.dataset, paths['data_root'])
@@ -115,19 +138,12 @@ def cfg(tmp_path_factory):
         paths['oake'],
         proposal_file=paths['proposals'],
         data_root=paths['data_root'])
-    cfg.train_dataloader.batch_size = 2
-    cfg.val_dataloader.batch_size = 2
-    cfg.train_cfg.update(max_iters=2, val_interval=100)
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', interval=100, save_last=False)
-    cfg.work_dir = str(root / 'work')
-    cfg.log_level = 'WARNING'
-    # fewer RoIs: seconds on a CPU
-    cfg.model.train_cfg.rpn_proposal.max_per_img = 32
-    cfg.model.train_cfg.rcnn.sampler.num = 16
-    cfg.model.test_cfg.rpn.max_per_img = 16
-    return cfg
+    return paths
+
+
+@pytest.fixture(scope='module')
+def cfg(digit_paths):
+    return tiny_digit_scenes_cfg(CONFIG, digit_paths, digit_paths['work'])
 
 
 def test_config_classes_are_the_dataset_split():
@@ -257,6 +273,98 @@ def test_samples_without_records_are_refused(cfg):
             r"cache alone: mmkd.LoadCachedRecords\("
             r"prefix='oake_objects_'\)\)"):
         model.records([DetDataSample()], 'objects')
+
+
+TEXT_CONFIG = osp.join(
+    ROOT, 'configs', 'oadp',
+    'text-classifier_faster-rcnn_r18_fpn_2k_ov-digit-scenes.py')
+ORACLE_CONFIG = TEXT_CONFIG.replace('.py', '-oracle.py')
+OBJECT_CONFIG = osp.join(
+    ROOT, 'configs', 'oadp',
+    'oadp-object_faster-rcnn_r18_fpn_2k_ov-digit-scenes.py')
+
+
+def test_benchmark_rows_differ_from_the_student_only_where_they_say():
+    """The text-classifier baseline is the DP student's detector, pipeline,
+    recipe and test settings without distillation; the oracle adds the
+    novel labels; object-only drops the block and global heads."""
+    student, text = Config.fromfile(CONFIG), Config.fromfile(TEXT_CONFIG)
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg',
+                'val_evaluator', 'test_dataloader', 'default_hooks'):
+        assert text[key] == student[key], key
+    for part in ('backbone', 'neck', 'rpn_head', 'train_cfg', 'test_cfg',
+                 'data_preprocessor'):
+        assert text.model[part] == student.model[part], part
+    for key in ('bbox_roi_extractor', 'bbox_head'):
+        assert text.model.roi_head[key] == student.model.roi_head[key], key
+    assert (text.model.type, text.model.roi_head.type) == ('FasterRCNN',
+                                                           'StandardRoIHead')
+    assert 'custom_hooks' not in text
+    oake = [
+        t.type for t in student.train_pipeline
+        if t.type not in ('mmkd.LoadOAKERecords', 'mmkd.PackCachedRecords')
+    ]
+    assert [t.type for t in text.train_pipeline] == oake + ['PackDetInputs']
+    oracle = Config.fromfile(ORACLE_CONFIG)
+    assert oracle.train_dataloader.dataset.ann_file == \
+        'annotations/instances_train.json'
+    assert oracle.model.roi_head.bbox_head.cls_predictor_cfg.base_classes \
+        == DIGITS
+    objects = Config.fromfile(OBJECT_CONFIG)
+    assert objects.model.roi_head.block_head is None
+    assert objects.model.global_head is None
+    (hook, ) = objects.custom_hooks
+    assert hook.schedules == dict(
+        clip_objects=student.custom_hooks[0].schedules.clip_objects)
+
+
+def test_text_classifier_baseline_learns_without_teacher(digit_paths):
+    cfg = tiny_digit_scenes_cfg(TEXT_CONFIG, digit_paths,
+                                digit_paths['work'] + '_text')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    classifier = runner.model.roi_head.bbox_head.fc_cls
+    # novel digits 7-9 (then the background): no labels, no logits in
+    # training
+    assert classifier.novel.tolist() == [False] * 7 + [True] * 3 + [False]
+    logs = runner.message_hub.log_scalars
+    assert 'train/loss_cls' in logs
+    assert not [k for k in logs if 'clip' in k or 'mll' in k]
+    metrics = runner.val_loop.run()
+    assert 0.0 <= metrics['coco/bbox_AP50_base'] <= 1.0
+
+
+def test_oracle_trains_on_the_novel_labels(digit_paths):
+    cfg = tiny_digit_scenes_cfg(ORACLE_CONFIG, digit_paths,
+                                digit_paths['work'] + '_oracle')
+    init_default_scope('mmdet')
+    from mmdet.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    labels = {
+        int(i['bbox_label'])
+        for k in range(len(dataset))
+        for i in dataset.get_data_info(k)['instances']
+    }
+    assert labels & {7, 8, 9}
+    runner = Runner.from_cfg(cfg)
+    assert not runner.model.roi_head.bbox_head.fc_cls.novel.any()
+    runner.train()
+    assert runner.iter == 2
+
+
+def test_object_only_distils_the_objects_alone(digit_paths):
+    cfg = tiny_digit_scenes_cfg(OBJECT_CONFIG, digit_paths,
+                                digit_paths['work'] + '_objects')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    hub = runner.message_hub
+    assert hub.get_scalar('train/loss_clip_objects').current() > 0
+    assert hub.get_scalar(
+        'train/distill.scale_clip_objects').current() == pytest.approx(2 / 200)
+    assert not [
+        k
+        for k in hub.log_scalars if 'block' in k or 'global' in k or 'mll' in k
+    ]
 
 
 def write_caches(dataset_cfg, paths: dict, names, boxes) -> None:
