@@ -997,3 +997,82 @@ def test_xray_tuning_spec_varies_one_weight_on_the_tuning_seed():
     plan = benchmark.make_plan(
         benchmark.parse_args(['xray_simscenes_tuning', '--dry-run']))
     assert [row.name for row in plan.order][:2] == ['teacher', 'baseline']
+
+
+def test_oadp_spec_makes_the_teacher_side_first(tmp_path, monkeypatch):
+    """The OADP spec: the data, its split, the CLIP teacher, the proposal
+    network, its proposals and OAKE's caches made by the val split's
+    prepare steps in that order, before any row; per seed 1-3 the gated
+    text-classifier baseline, object-only, OADP and the oracle (no
+    teacher checkpoint: the caches are the teacher); AP50 novel and base;
+    the held-out root generated with seed 100 and split."""
+    name, _, spec = benchmark.load_spec('oadp_ov-digit-scenes')
+    module = sys.modules['benchmark_spec_oadp_ov_digit_scenes']
+    assert [(r.name, r.per_seed, r.gate, r.teacher, r.baseline)
+            for r in spec.rows] == [
+                ('text', True, True, None, None),
+                ('object', True, False, None, 'text'),
+                ('oadp', True, False, None, 'text'),
+                ('oracle', True, False, None, 'text'),
+            ]
+    for row in spec.rows:
+        assert osp.exists(osp.join(ROOT, row.config)), row.config
+    assert spec.seeds == [1, 2, 3]
+    assert (spec.gate.metric, spec.gate.trivial) == ('AP50 base', 0.0)
+
+    default = str(tmp_path / 'ov') + '/'
+    heldout = str(tmp_path / 'ov_seed100') + '/'
+    network = str(tmp_path / 'proposals') + '/'
+    spec.splits['val'].prepare = module.digit_scenes_ov(
+        default) + module.teacher_side(default, network)
+    split = spec.splits['heldout']
+    split.prepare = module.digit_scenes_ov(heldout, 100)
+    split.options = [f'test_dataloader.dataset.data_root={heldout}']
+    split.requires = [path for path, _ in split.prepare]
+    steps = spec.splits['val'].prepare + split.prepare
+    monkeypatch.setattr(benchmark, 'load_spec', lambda _: (name, '', spec))
+    calls = []
+
+    def fake_run(cmd, log_file, env=None):
+        calls.append(('prepare', cmd[1]))
+        made = next(p for p, c in steps if c[1:] == cmd[1:])
+        os.makedirs(osp.dirname(made), exist_ok=True)
+        open(made, 'w').close()
+
+    def fake_train(config, work_dir, seed, options):
+        calls.append(('train', osp.relpath(work_dir, tmp_path), options))
+        return osp.join(work_dir, 'iter_2000.pth')
+
+    def fake_test(config, ckpt, work_dir, options):
+        row = osp.basename(osp.dirname(ckpt))
+        novel = dict(text=2, object=10, oadp=14, oracle=60)[row]
+        return {
+            module.PREFIX + 'AP50_novel': novel / 100,
+            module.PREFIX + 'AP50_base': 0.7
+        }
+
+    monkeypatch.setattr(tool_runs, 'run', fake_run)
+    monkeypatch.setattr(tool_runs, 'train', fake_train)
+    monkeypatch.setattr(tool_runs, 'test', fake_test)
+    result = benchmark.main([name, '--work-dir', str(tmp_path / 'bench')])
+
+    assert [c[1] for c in calls if c[0] == 'prepare'] == [
+        'tools/dataset_converters/digit_scenes.py',
+        'tools/dataset_converters/ov_split.py',
+        'tools/misc/train_digit_clip.py', 'tools/train.py',
+        'tools/misc/oadp_proposals.py', 'tools/misc/oadp_extract.py',
+        'tools/dataset_converters/digit_scenes.py',
+        'tools/dataset_converters/ov_split.py'
+    ]
+    assert calls.index(('prepare', 'tools/misc/oadp_extract.py')) < min(
+        i for i, c in enumerate(calls) if c[0] == 'train')
+    generate = next(c for p, c in split.prepare if 'digit_scenes.py' in c[1])
+    assert generate[-2:] == ['--seed', '100']
+    assert [c[1:] for c in calls if c[0] == 'train'] == [
+        (osp.join('bench', f'seed{seed}', row), [])
+        for seed in (1, 2, 3) for row in ('text', 'object', 'oadp', 'oracle')
+    ]
+    novel = module.PREFIX + 'AP50_novel'
+    assert result['gate']['text']['passed']
+    assert result['rows']['oadp']['results']['val'][novel]['delta'][
+        'per_seed'] == pytest.approx({1: 12, 2: 12, 3: 12})
