@@ -55,12 +55,10 @@ def teacher_side(root: str, network: str = PROPOSAL_NETWORK) -> list:
     oake = root + 'oake/train/'
     checkpoint = network + 'iter_2000.pth'
     return [
-        (clip + 'text_embeddings_ml.pth', [
-            'python', 'tools/misc/train_digit_clip.py', root, '--seed', '0'
-        ]),
-        (checkpoint, [
-            'python', 'tools/train.py', PROPOSALS, '--work-dir', network
-        ]),
+        (clip + 'text_embeddings_ml.pth',
+         ['python', 'tools/misc/train_digit_clip.py', root, '--seed', '0']),
+        (checkpoint,
+         ['python', 'tools/train.py', PROPOSALS, '--work-dir', network]),
         (proposals, [
             'python', 'tools/misc/oadp_proposals.py', PROPOSALS, checkpoint,
             '--out', proposals, '--num-proposals', '100'
