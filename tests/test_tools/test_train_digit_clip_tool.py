@@ -114,6 +114,8 @@ def test_the_same_seed_gives_the_same_teacher(report, digits, tmp_path):
 
 def test_missing_data_and_classes_are_named(digits, tmp_path):
     tool = load_tool()
+    with pytest.raises(ValueError, match=r'--epochs must be >= 1 \(got 0'):
+        tool.main([digits, '--epochs', '0'])
     nowhere = str(tmp_path / 'nowhere')
     with pytest.raises(
             FileNotFoundError, match=f"data_root '{nowhere}' does not exist"):

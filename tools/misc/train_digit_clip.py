@@ -451,6 +451,11 @@ def run(args) -> dict:
             f'data_root {args.data_root!r} does not exist; generate '
             'DigitScenes first (python tools/dataset_converters/'
             f'digit_scenes.py {args.data_root} --img-size 448)')
+    if args.epochs < 1 or args.pretrain_epochs < 0:
+        raise ValueError(
+            f'--epochs must be >= 1 (got {args.epochs}: the contrastive '
+            'stage gives the text tower its embeddings) and '
+            f'--pretrain-epochs >= 0 (got {args.pretrain_epochs})')
     out_dir = args.out_dir or osp.join(args.data_root, 'clip')
     os.makedirs(out_dir, exist_ok=True)
     start, cpu_start = time.time(), time.process_time()
