@@ -65,6 +65,7 @@ LAZY_TYPES: Dict[str, Dict[str, str]] = {
         'BEVKeypointFeatureLoss': 'mmkd.methods.unidistill',
         'BEVKeypointRelationLoss': 'mmkd.methods.unidistill',
         'BEVResponseLoss': 'mmkd.methods.unidistill',
+        'XRayDistillModel': 'mmkd.methods.xray',
     },
     'transform': {
         'LPLDStrongAugment': 'mmkd.methods.lpld',

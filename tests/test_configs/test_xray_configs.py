@@ -22,6 +22,8 @@ CONFIGS = osp.join(ROOT, 'configs', 'xray')
 SIM = 'centerpoint_pillar04-small_second-secfpn_20e_simscenes'
 SIM_XRAY = ('xray_centerpoint-pillar04-small-oc_centerpoint-pillar04-'
             'small_20e_simscenes')
+# X-Ray with its detection term (the teacher's boxes as extra targets)
+SIM_XRAY_DET = SIM_XRAY.replace('xray_', 'xray-det_', 1)
 NUS = {
     kind: (f'centerpoint_{kind}_second-secfpn_head-circlenms_20e_nus',
            f'xray_centerpoint-{kind}-oc_centerpoint-{kind}_20e_nus')
@@ -45,11 +47,11 @@ def test_names_roles_and_infos():
         osp.basename(f)[:-3] for f in glob.glob(osp.join(CONFIGS, '*.py')))
     xray = [n for n in names if n.startswith('xray')]
     assert sorted(xray) == sorted([SIM_XRAY] + [v[1] for v in NUS.values()] +
-                                  list(ABLATIONS))
+                                  list(ABLATIONS) + [SIM_XRAY_DET])
     for name in xray:
-        # xray[-<ablation>]_<teacher>_<student>_<schedule>_<dataset>
+        # xray[-<variant>]_<teacher>_<student>_<schedule>_<dataset>
         assert re.fullmatch(
-            r'xray(-feat|-resp)?_[\w.-]+-oc_[\w.-]+_20e_(simscenes|nus)',
+            r'xray(-feat|-resp|-det)?_[\w.-]+-oc_[\w.-]+_20e_(simscenes|nus)',
             name), name
         cfg = config(name)
         teacher = cfg.model.teacher.cfg_path
@@ -372,3 +374,16 @@ def test_ablations_build_with_their_terms_only(tmp_path, name):
     assert list(model.distiller.loss_masks) == [
         k for k in kept if k == 'regression'
     ]
+
+
+def test_detection_term_variant_changes_only_the_model_type():
+    """The detection-term config is the X-Ray student with
+    mmkd.XRayDistillModel and a score threshold; nothing else differs."""
+    det, xray = config(SIM_XRAY_DET).to_dict(), config(SIM_XRAY).to_dict()
+    assert {k for k in set(det) | set(xray) if det.get(k) != xray.get(k)
+            } == {'model'}
+    model = dict(det['model'])
+    assert (model.pop('type'), model.pop('detection_term')) == (
+        'mmkd.XRayDistillModel', dict(score_thr=0.3))
+    assert model == {k: v for k, v in xray['model'].items() if k != 'type'}
+    assert xray['model']['type'] == 'mmkd.DistillModel'

@@ -288,3 +288,97 @@ def test_regression_loss_is_averaged_inside_the_box_footprints(xray_model):
     torch.testing.assert_close(losses['distill.loss_regression'],
                                torch.tensor(30. * weight))
     assert losses['distill.loss_feature'] == 0
+
+
+def predictions(scores, labels):
+    """Teacher predictions: one 9-d box per score, 2 m apart."""
+    sample = Det3DDataSample()
+    n = len(scores)
+    boxes = torch.zeros(n, 9)
+    boxes[:, 0] = torch.arange(n) * 2.
+    boxes[:, 3:6] = torch.tensor([4., 2., 1.5])
+    sample.pred_instances_3d = InstanceData(
+        bboxes_3d=LiDARInstance3DBoxes(boxes, box_dim=9),
+        scores_3d=torch.tensor(scores),
+        labels_3d=torch.tensor(labels))
+    return sample
+
+
+def ground_truth():
+    sample = Det3DDataSample()
+    sample.gt_instances_3d = InstanceData(
+        bboxes_3d=LiDARInstance3DBoxes(
+            torch.tensor([[6.4, 6.4, -1., 4.5, 2., 1.6, 0.4, 0., 0.]]),
+            box_dim=9),
+        labels_3d=torch.tensor([3]))
+    return sample
+
+
+def test_teacher_boxes_over_the_threshold_join_the_ground_truth():
+    from mmkd.methods.xray import append_teacher_boxes
+    samples = [ground_truth(), ground_truth()]
+    added = append_teacher_boxes(
+        samples, [predictions([0.9, 0.2, 0.3], [0, 1, 2]),
+                  predictions([0.1], [4])], score_thr=0.3)
+    assert added == [2, 0]
+    first = samples[0].gt_instances_3d
+    assert first.labels_3d.tolist() == [3, 0, 2]
+    assert first.bboxes_3d.tensor[1:, 0].tolist() == [0., 4.]
+    assert len(samples[1].gt_instances_3d) == 1
+    with pytest.raises(ValueError, match='7-d boxes, the ground truth has '
+                       '9-d'):
+        bad = predictions([0.9], [0])
+        bad.pred_instances_3d.bboxes_3d = LiDARInstance3DBoxes(
+            torch.zeros(1, 7))
+        append_teacher_boxes([ground_truth()], [bad], 0.3)
+
+
+def test_detection_term_predicts_with_the_teacher_view_and_taps_off(
+        tmp_path):
+    """mmkd.XRayDistillModel: the teacher predicts on its own inputs with
+    its taps off (the real CenterPoint, then hand-made predictions), its
+    confident boxes join the student's targets, the distill losses are
+    unchanged; bad settings are refused."""
+    init_default_scope('mmdet3d')
+    from mmdet3d.registry import MODELS
+    cfg = Config.fromfile(
+        CONFIG.replace('/xray_centerpoint', '/xray-det_centerpoint'))
+    model_cfg = shrink_distill_model(cfg.model, 3.2, 51.2)
+    assert model_cfg.detection_term == dict(score_thr=0.3)
+    # the teacher decodes its top 32 of 8 x 8 cells per task
+    model_cfg.teacher.pts_bbox_head.bbox_coder.max_num = 32
+    torch.manual_seed(0)
+    student = MODELS.build(model_cfg.student)
+    model_cfg.teacher_ckpt = str(tmp_path / 'teacher.pth')
+    torch.save(dict(state_dict=student.state_dict()), model_cfg.teacher_ckpt)
+    model = MODELS.build(model_cfg)
+    assert type(model).__name__ == 'XRayDistillModel'
+    batch = one_batch(model)
+    losses = model(**batch, mode='loss')
+    assert set(distill_losses(losses)) == {
+        'distill.loss_feature', 'distill.loss_heatmap',
+        'distill.loss_regression'
+    }
+    assert float(losses['xray.teacher_boxes']) >= 0
+
+    seen = {}
+
+    def fake_predict(inputs, data_samples, **kwargs):
+        seen['taps'] = model.distiller.teacher_taps.enabled
+        seen['inputs'] = inputs
+        return [predictions([0.8, 0.1], [1, 2]) for _ in data_samples]
+
+    model.teacher.predict = fake_predict
+    batch = one_batch(model, seed=1)
+    losses = model(**batch, mode='loss')
+    assert seen['taps'] is False and model.distiller.teacher_taps.enabled
+    assert seen['inputs'] is batch['teacher_inputs']
+    (sample, ) = batch['data_samples']
+    assert sample.gt_instances_3d.labels_3d.tolist() == [0, 1]
+    assert float(losses['xray.teacher_boxes']) == 1
+    assert all(v.isfinite() for k, v in losses.items())
+
+    for bad, error in ((dict(thr=0.3), KeyError), (dict(score_thr=0),
+                                                  ValueError)):
+        with pytest.raises(error, match='detection_term'):
+            MODELS.build(dict(model_cfg, detection_term=bad))

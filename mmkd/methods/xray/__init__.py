@@ -11,6 +11,7 @@ imported on first use, so that registering the transform and the hook
 """
 from importlib import import_module
 
+from .detection_term import XRayDistillModel, append_teacher_boxes
 from .hooks import XRayInfosCheckHook
 from .transforms import TEACHER_PATH_KEY, LoadTeacherPoints
 
@@ -21,7 +22,8 @@ _LAZY = dict(
     make_object_complete='object_complete')
 
 __all__ = [
-    'LoadTeacherPoints', 'TEACHER_PATH_KEY', 'XRayInfosCheckHook',
+    'LoadTeacherPoints', 'TEACHER_PATH_KEY', 'XRayDistillModel',
+    'XRayInfosCheckHook', 'append_teacher_boxes',
     'check_infos', 'check_track_fields', 'complete_scene',
     'make_object_complete'
 ]
