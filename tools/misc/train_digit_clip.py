@@ -225,7 +225,8 @@ def pretrain_image_tower(args, image_tower: CLIPImageTower,
     untrained text tower gives the ten names nearly the same embedding
     (mean cosine 0.88), so the images get no direction to separate along.
     Prototypes drawn at random are far apart, and the tower learns the
-    digits within a few epochs; the contrastive stage then aligns the
+    digits (slowly at first: about ten flat epochs); the contrastive stage
+    then aligns the
     text tower to it (LiT, Zhai et al., CVPR 2022, with the image tower
     pretrained on the same ten labels the captions are made from).
     """
