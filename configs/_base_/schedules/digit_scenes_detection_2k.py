@@ -2,7 +2,8 @@
 # AdamW 1e-3, gradient norm clipped at 10, warm-up 200, cosine decay to 2k
 # iterations, validation and one checkpoint every 1k, seed 0. On mmdet's
 # runtime (its base), whose logger and checkpoint hooks it sets by
-# iteration. Shared by the OADP proposal network and the OADP student.
+# iteration. Shared by the OADP proposal network, the OADP student and
+# its benchmark rows, and the LPLD source model (3k iterations).
 _base_ = 'mmdet::_base_/default_runtime.py'
 optim_wrapper = dict(
     type='OptimWrapper',
