@@ -222,8 +222,8 @@ def pretrain_image_tower(args, image_tower: CLIPImageTower,
 
     Why: trained from scratch on ten captions, both towers stay at the
     collapsed InfoNCE plateau (all embeddings alike) for many epochs: the
-    untrained text tower gives the ten names nearly the same embedding
-    (mean cosine 0.88), so the images get no direction to separate along.
+    untrained text tower gives the ten names nearly the same embedding,
+    so the images get no direction to separate along.
     Prototypes drawn at random are far apart, and the tower learns the
     digits (slowly at first: about ten flat epochs); the contrastive stage
     then aligns the
