@@ -7,10 +7,10 @@
 #   python tools/train.py THIS_CONFIG --work-dir work_dirs/oadp_proposals
 #   python tools/misc/oadp_proposals.py THIS_CONFIG \
 #       work_dirs/oadp_proposals/iter_2000.pth \
-#       --out data/digit_scenes_ov/proposals/train.pkl --num-proposals 100
+#       --out data/digit_scenes_ov/proposals/train.pkl --num-proposals 20
 # (the OADP config's proposal_file; keys: image paths relative to
-# data_root; 100 per image instead of OLN's 1500: a canvas holds a few
-# digits, and OAKE embeds every proposal). Validation: AP50 of the base
+# data_root; 20 per image instead of OLN's 1500: a canvas holds 1-5
+# digits, and OAKE embeds every proposal, the DP student each box). Validation: AP50 of the base
 # digits (novel: ~0, never labelled).
 _base_ = [
     '../_base_/models/faster-rcnn_r18_fpn_digit_scenes.py',

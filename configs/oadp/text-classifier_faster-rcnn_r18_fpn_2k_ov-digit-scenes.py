@@ -19,6 +19,7 @@ model = dict(
     roi_head=dict(
         bbox_head=dict(
             type='Shared4Conv1FCBBoxHead',
+            conv_out_channels=64,
             norm_cfg=dict(type='BN', requires_grad=True),
             reg_class_agnostic=True,
             cls_predictor_cfg=dict(

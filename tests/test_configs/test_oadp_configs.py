@@ -159,7 +159,8 @@ def test_resolved_config_is_the_one_before_the_shared_base():
     DigitScenes config (model, hooks, data, schedule) is unchanged, as
     recorded before the move, but for the train pipeline's three
     ``mmkd.LoadCachedRecords``, now one ``mmkd.LoadOAKERecords`` (the same
-    results: tests/test_methods/test_oadp_transforms.py)."""
+    results: tests/test_methods/test_oadp_transforms.py), and the 64-channel
+    convs of the bbox and object heads (added to the record after)."""
     cfg = json.loads(json.dumps(Config.fromfile(CONFIG).to_dict()))
     with open(
             osp.join(ROOT, 'tests', 'data',
@@ -297,6 +298,10 @@ def test_benchmark_rows_differ_from_the_student_only_where_they_say():
         assert text.model[part] == student.model[part], part
     for key in ('bbox_roi_extractor', 'bbox_head'):
         assert text.model.roi_head[key] == student.model.roi_head[key], key
+    # the 4conv1fc heads at the FPN's width (a CPU budget, every row alike)
+    heads = student.model.roi_head
+    assert heads.bbox_head.conv_out_channels == \
+        heads.object_head.conv_out_channels == student.model.neck.out_channels
     assert (text.model.type, text.model.roi_head.type) == ('FasterRCNN',
                                                            'StandardRoIHead')
     assert 'custom_hooks' not in text

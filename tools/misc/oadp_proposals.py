@@ -18,7 +18,7 @@ Example (OV DigitScenes, after training the base-class detector):
     python tools/misc/oadp_proposals.py \\
         configs/oadp/proposals_faster-rcnn_r18_fpn_2k_ov-digit-scenes.py \\
         work_dirs/oadp_proposals/iter_2000.pth \\
-        --out data/digit_scenes_ov/proposals/train.pkl --num-proposals 100
+        --out data/digit_scenes_ov/proposals/train.pkl --num-proposals 20
 """
 import argparse
 import json

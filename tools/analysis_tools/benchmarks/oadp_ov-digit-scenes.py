@@ -61,7 +61,7 @@ def teacher_side(root: str, network: str = PROPOSAL_NETWORK) -> list:
          ['python', 'tools/train.py', PROPOSALS, '--work-dir', network]),
         (proposals, [
             'python', 'tools/misc/oadp_proposals.py', PROPOSALS, checkpoint,
-            '--out', proposals, '--num-proposals', '100'
+            '--out', proposals, '--num-proposals', '20'
         ]),
         (oake + 'objects/meta.json', [
             'python', 'tools/misc/oadp_extract.py', STUDENT, '--clip',
