@@ -29,7 +29,7 @@ class FakeTools:
     def __init__(self, work_dir, score):
         self.work_dir, self.score, self.calls = str(work_dir), score, []
 
-    def __call__(self, cmd, log_file, env=None):
+    def __call__(self, cmd, log_file, env=None, append=False):
         options = (
             cmd[cmd.index('--cfg-options') +
                 1:] if '--cfg-options' in cmd else [])
@@ -744,6 +744,43 @@ def test_test_runs_again_when_its_inputs_change(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
+
+def test_an_interrupted_run_resumes_from_its_latest_checkpoint(
+        tmp_path, monkeypatch):
+    """A run killed after saving a checkpoint (a session that stopped)
+    continues from it with ``--resume``, its log appended to; a finished
+    run is reused."""
+    calls = []
+
+    def fake_run(cmd, log_file, env=None, append=False):
+        calls.append((cmd, append))
+
+    monkeypatch.setattr(tool_runs, 'run', fake_run)
+    config = write_config(tmp_path)
+    work_dir = tmp_path / 'run'
+    ckpt = tool_runs.train(config, str(work_dir), 3, ['a=1'])
+    assert ckpt == str(work_dir / 'iter_4.pth')
+    cmd, append = calls[-1]
+    assert '--resume' not in cmd and not append
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'iter_2.pth'))
+    tool_runs.train(config, str(work_dir), 3, ['a=1'])
+    cmd, append = calls[-1]
+    assert append
+    assert cmd[cmd.index('--resume'):] == [
+        '--resume', '--cfg-options', 'randomness.seed=3', 'a=1'
+    ]
+    (work_dir / 'iter_4.pth').write_text('weights')
+    tool_runs.train(config, str(work_dir), 3, ['a=1'])
+    assert len(calls) == 2
+    # append mode keeps the interrupted run's log
+    log = tmp_path / 'train.log'
+    monkeypatch.undo()
+    for word in ('first', 'second'):
+        tool_runs.run([sys.executable, '-c', f'print({word!r})'],
+                      str(log),
+                      append=True)
+    assert log.read_text().split() == ['first', 'second']
+
 PREPARED = '''
 SPEC = BenchmarkSpec(
     rows=[Row('student', {config!r})],
@@ -776,7 +813,7 @@ def test_split_prepare_makes_missing_data_before_training(
     log = []
     made = dict(made=True)
 
-    def run(cmd, log_file, env=None):
+    def run(cmd, log_file, env=None, append=False):
         if cmd[1] in ('make.py', 'patch.py'):
             log.append((cmd[1], osp.basename(log_file)))
             assert cmd[0] == sys.executable

@@ -16,7 +16,7 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def run(cmd, log_file, env=None):
+def run(cmd, log_file, env=None, append=False):
     """Run ``cmd`` from the repository root, its output to ``log_file``.
 
     Args:
@@ -24,13 +24,14 @@ def run(cmd, log_file, env=None):
         log_file (str): Its stdout and stderr go here.
         env (dict, optional): Variables set for it on top of this
             process's environment.
+        append (bool): Append to ``log_file`` instead of replacing it.
 
     Raises:
         RuntimeError: If it fails, with the tail of its log.
     """
     print('$ ' + ' '.join(cmd), flush=True)
     start = time.time()
-    with open(log_file, 'w') as log:
+    with open(log_file, 'a' if append else 'w') as log:
         proc = subprocess.run(
             cmd,
             cwd=ROOT,
@@ -70,6 +71,10 @@ def final_checkpoint(config, options=()):
 def train(config, work_dir, seed, options, env=None):
     """Train unless the final checkpoint exists; return its path.
 
+    A run that saved a checkpoint but not its final one (killed) resumes
+    from its latest (``tools/train.py --resume``; ``mmkd.RandomStatesHook``
+    makes the result the uninterrupted run's), its log appended to.
+
     ``env``: variables set for the training process (see :func:`run`).
     """
     ckpt = osp.join(work_dir, final_checkpoint(config, options))
@@ -77,10 +82,15 @@ def train(config, work_dir, seed, options, env=None):
         print(f'reusing {ckpt}')
         return ckpt
     os.makedirs(work_dir, exist_ok=True)
-    run([
-        sys.executable, 'tools/train.py', config, '--work-dir', work_dir,
-        '--cfg-options', f'randomness.seed={seed}', *options
-    ], osp.join(work_dir, 'train.log'), env)
+    cmd = [sys.executable, 'tools/train.py', config, '--work-dir', work_dir]
+    resume = osp.isfile(osp.join(work_dir, 'last_checkpoint'))
+    if resume:
+        print(f'resuming {work_dir}')
+        cmd.append('--resume')
+    run(cmd + ['--cfg-options', f'randomness.seed={seed}', *options],
+        osp.join(work_dir, 'train.log'),
+        env,
+        append=resume)
     return ckpt
 
 
