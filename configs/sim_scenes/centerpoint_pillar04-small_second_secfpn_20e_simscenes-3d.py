@@ -79,3 +79,6 @@ val_evaluator = dict(
     data_root=data_root, ann_file=data_root + 'simscenes_infos_val.pkl')
 test_evaluator = val_evaluator
 train_cfg = dict(max_epochs=20, val_interval=5)
+# a checkpoint every 5 epochs (mmdet3d's runtime saves the last only), the
+# latest kept: a killed run resumes (tools/train.py --resume)
+default_hooks = dict(checkpoint=dict(interval=5, max_keep_ckpts=1))
