@@ -23,7 +23,6 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (torch.load allow-list, registries)
-from mmkd.engine.hooks import TEST_HOOKS, add_default_hooks
 from mmkd.models.distillers import DistillModel
 from mmkd.registry import MODELS
 from mmkd.utils import setup_cpu_distributed
@@ -184,8 +183,6 @@ def main(argv=None):
     if args.out and task == 'mmseg':
         set_mmseg_out(cfg, args.out)
 
-    # denormals flushed on CPU (sharp softmaxes make them, slowly)
-    add_default_hooks(cfg, TEST_HOOKS)
     setup_cpu_distributed(cfg, args.launcher)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

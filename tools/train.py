@@ -11,9 +11,12 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmkd  # noqa: F401  (torch.load allow-list, registries)
-from mmkd.engine.hooks import TRAIN_HOOKS, add_default_hooks
 from mmkd.models.distillers.teacher_source import check_teacher_cache
 from mmkd.utils import resolve_resume_checkpoint, setup_cpu_distributed
+
+# added to every run: exact resume (random states) and a clear error when
+# the checkpoint's parameters are not the model's
+DEFAULT_HOOKS = ('RandomStatesHook', 'ResumeCheckHook')
 
 
 def parse_args():
@@ -47,6 +50,20 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def add_default_hooks(cfg: Config) -> None:
+    """Append the hooks of ``DEFAULT_HOOKS`` that ``custom_hooks`` lacks."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    present = {
+        getattr(h['type'], '__name__', str(h['type'])).split('.')[-1]
+        for h in hooks if isinstance(h, dict) and 'type' in h
+    }
+    hooks += [
+        dict(type=f'mmkd.{name}') for name in DEFAULT_HOOKS
+        if name not in present
+    ]
+    cfg.custom_hooks = hooks
 
 
 def main():
@@ -91,9 +108,7 @@ def main():
         # a truncated latest checkpoint falls back to the one before it
         cfg.load_from = resolve_resume_checkpoint(cfg.work_dir,
                                                   cfg.get('load_from'))
-    # exact resume (random states), a clear error when the checkpoint's
-    # parameters are not the model's, denormals flushed on CPU
-    add_default_hooks(cfg, TRAIN_HOOKS)
+    add_default_hooks(cfg)
 
     if cfg.model.get('teacher_cache'):
         # the cache holds the teacher's outputs for this pipeline's samples
