@@ -1,5 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 import json
+import logging
 import os
 import os.path as osp
 import re
@@ -11,6 +12,7 @@ import pytest
 from mmcv.transforms import LoadImageFromFile
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.transforms import LoadAnnotations as DetLoadAnnotations
+from mmengine.logging import MMLogger
 from mmseg.datasets import BaseSegDataset
 from mmseg.datasets.transforms import LoadAnnotations as SegLoadAnnotations
 from pycocotools import mask as mask_utils
@@ -164,6 +166,43 @@ def test_idempotent(tmp_path):
     assert len(os.listdir(osp.join(root, 'img_dir/train'))) == 3
     with open(osp.join(root, 'meta.json')) as f:
         assert json.load(f)['seed'] == 2
+
+
+def test_a_set_generated_otherwise_is_read_not_overwritten(tmp_path):
+    """A config whose generate_cfg leaves the seed out, pointed at a set of
+    another seed (a held-out root), reads it; the parameters it states
+    with other values still regenerate, with a warning naming them."""
+    root = make_digit_scenes(
+        str(tmp_path / 'heldout'), **dict(SMALL, num_val=1, seed=100))
+    before = {rel: os.stat(p).st_mtime_ns for rel, p in _files(root).items()}
+    ds = DigitScenesDataset(
+        data_root=root,
+        auto_generate=True,
+        generate_cfg=dict(img_size=SMALL['img_size']))
+    assert len(ds) == SMALL['num_train']
+    after = {rel: os.stat(p).st_mtime_ns for rel, p in _files(root).items()}
+    assert before == after
+    messages = []
+
+    class Collect(logging.Handler):
+
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger, handler = MMLogger.get_current_instance(), Collect()
+    logger.addHandler(handler)
+    try:
+        ds = DigitScenesDataset(
+            data_root=root, generate_cfg=dict(num_train=3, seed=1))
+    finally:
+        logger.removeHandler(handler)
+    assert len(ds) == 3
+    assert any(
+        f'generating over {root!r}' in m and 'num_train 12 -> 3' in m
+        and 'seed 100 -> 1' in m and 'img_size' not in m for m in messages)
+    with open(osp.join(root, 'meta.json')) as f:
+        meta = json.load(f)
+    assert (meta['seed'], meta['num_val'], meta['img_size']) == (1, 1, 64)
 
 
 def test_errors_name_directory(tmp_path):

@@ -1042,7 +1042,7 @@ def test_oadp_spec_makes_the_teacher_side_first(tmp_path, monkeypatch):
     prepare steps in that order, before any row; per seed 1-3 the gated
     text-classifier baseline, object-only, OADP and the oracle (no
     teacher checkpoint: the caches are the teacher); AP50 novel and base;
-    the held-out root generated with seed 100 and split."""
+    the held-out root generated with seed 100, split and read with it."""
     name, _, spec = benchmark.load_spec('oadp_ov-digit-scenes')
     module = sys.modules['benchmark_spec_oadp_ov_digit_scenes']
     assert [(r.name, r.per_seed, r.gate, r.teacher, r.baseline)
@@ -1063,6 +1063,11 @@ def test_oadp_spec_makes_the_teacher_side_first(tmp_path, monkeypatch):
     spec.splits['val'].prepare = module.digit_scenes_ov(
         default) + module.teacher_side(default, network)
     split = spec.splits['heldout']
+    # the test reads the root with its generator seed, not the config's
+    assert split.options[:2] == [
+        f'test_dataloader.dataset.data_root={module.HELDOUT_ROOT}',
+        'test_dataloader.dataset.generate_cfg.seed=100'
+    ]
     split.prepare = module.digit_scenes_ov(heldout, 100)
     split.options = [f'test_dataloader.dataset.data_root={heldout}']
     split.requires = [path for path, _ in split.prepare]

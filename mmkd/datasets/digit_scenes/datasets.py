@@ -1,5 +1,6 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """DigitScenes as upstream mmseg / mmdet datasets, generated on first use."""
+import logging
 import os
 import os.path as osp
 from typing import Optional
@@ -7,11 +8,12 @@ from typing import Optional
 from mmdet.datasets import CocoDataset
 from mmengine.dist import barrier, get_rank
 from mmengine.fileio import list_dir_or_file
+from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 
 from mmkd.registry import DATASETS
 from .generate import (DIGIT_SCENES_CLASSES, DIGIT_SCENES_PALETTE,
-                       make_digit_scenes)
+                       make_digit_scenes, read_stamp)
 
 DEFAULT_ROOT = 'data/digit_scenes'
 
@@ -34,9 +36,13 @@ def prepare_digit_scenes(data_root: str, required: list,
     """Make sure DigitScenes is in ``data_root`` before a dataset reads it.
 
     Generates the data (rank 0 only, then a barrier) if ``data_root`` is
-    missing or empty, or holds a ``meta.json`` and ``generate_cfg`` asks for
-    other parameters. A directory with neither a ``meta.json`` nor the
-    ``required`` files is left alone and reported.
+    missing or empty, or holds a ``meta.json`` and ``generate_cfg`` states
+    other values for some of its parameters (a warning names them); the
+    parameters ``generate_cfg`` leaves out are the existing data's, not
+    :func:`make_digit_scenes`' defaults, so that a config pointed at a set
+    generated otherwise (a held-out seed) reads it instead of generating
+    over it. A directory with neither a ``meta.json`` nor the ``required``
+    files is left alone and reported.
 
     Args:
         data_root (str): Dataset root.
@@ -61,7 +67,7 @@ def prepare_digit_scenes(data_root: str, required: list,
         if get_rank() == 0 and allowed:
             if has_meta:
                 if generate_cfg:
-                    make_digit_scenes(data_root, **generate_cfg)
+                    _regenerate_if_asked(data_root, generate_cfg)
             elif not _non_empty(data_root):
                 make_digit_scenes(data_root, **(generate_cfg or {}))
     finally:
@@ -86,6 +92,30 @@ def prepare_digit_scenes(data_root: str, required: list,
         f'digit_scenes.py {data_root}`, or point data_root at a missing '
         'or empty directory with auto_generate=True (no need at the default '
         f'root {DEFAULT_ROOT!r}) to generate it on first use.')
+
+
+def _regenerate_if_asked(data_root: str, generate_cfg: dict) -> None:
+    """Generate over the DigitScenes in ``data_root`` only for the
+    parameters ``generate_cfg`` states with other values than its
+    ``meta.json``."""
+    stamp = read_stamp(data_root)
+    params = {
+        key: stamp[key]
+        for key in ('num_train', 'num_val', 'img_size', 'seed', 'domain')
+        if stamp.get(key) is not None
+    }
+    params.update(generate_cfg)
+    changed = [
+        f'{key} {stamp.get(key)!r} -> {value!r}'
+        for key, value in params.items() if stamp.get(key) != value
+    ]
+    if changed:
+        print_log(
+            f'DigitScenes: generating over {data_root!r}: generate_cfg '
+            f'asks for {", ".join(changed)} (its meta.json)',
+            logger='current',
+            level=logging.WARNING)
+    make_digit_scenes(data_root, **params)
 
 
 class _NonEmptyMixin:

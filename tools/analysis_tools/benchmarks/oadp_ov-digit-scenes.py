@@ -103,6 +103,10 @@ SPEC = BenchmarkSpec(
         Split(
             options=[
                 f'test_dataloader.dataset.data_root={HELDOUT_ROOT}',
+                # the root's generator seed, or its dataset would take
+                # the config's generate_cfg (seed 0) for its parameters
+                'test_dataloader.dataset.generate_cfg.seed='
+                f'{HELDOUT_SEED}',
                 f'test_evaluator.ann_file={HELDOUT_ROOT}'
                 'annotations/instances_val_ov_all.json'
             ],
