@@ -10,8 +10,8 @@
 #       --out data/digit_scenes_ov/proposals/train.pkl --num-proposals 20
 # (the OADP config's proposal_file; keys: image paths relative to
 # data_root; 20 per image instead of OLN's 1500: a canvas holds 1-5
-# digits, and OAKE embeds every proposal, the DP student each box). Validation: AP50 of the base
-# digits (novel: ~0, never labelled).
+# digits, OAKE embeds every proposal and the DP student each box).
+# Validation: AP50 of the base digits (novel: ~0, never labelled).
 _base_ = [
     '../_base_/models/faster-rcnn_r18_fpn_digit_scenes.py',
     '../_base_/datasets/ov_digit_scenes_detection.py',

@@ -6,9 +6,10 @@ plain module defining ``SPEC = BenchmarkSpec(...)``: its rows (configs,
 which row is whose teacher and whose baseline), seeds, metrics, test splits
 and learnability gate. Every run uses the user-facing ``tools/train.py`` /
 ``tools/test.py`` in a subprocess (``tool_runs``) and is reused when
-finished (resumed from its latest checkpoint when killed). The spec is checked whole (configs, row names, seeds, held-out
-files, the gate metric) before anything is trained; a split's missing data
-is made first by its ``prepare`` steps, where it has them.
+finished (resumed from its latest checkpoint when killed). The spec is
+checked whole (configs, row names, seeds, held-out files, the gate metric)
+before anything is trained; a split's missing data is made first by its
+``prepare`` steps, where it has them.
 
 Outputs in ``--work-dir`` (default ``work_dirs/benchmark_<spec>``):
 ``benchmark.json`` (per row, split and metric: per-seed values, mean, std,
