@@ -1,11 +1,15 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Shared helpers of mmkd's tests (``tests/helpers`` is on ``sys.path``)."""
+import contextlib
+import logging
 import os
 import os.path as osp
 import subprocess
 import sys
+from typing import Iterator, List
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mmkd.models.distillers import build_model
@@ -52,3 +56,23 @@ def assert_ranks_identical(out_dir: str) -> dict:
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key
     return rank0
+
+
+@contextlib.contextmanager
+def collect_logs() -> Iterator[List[str]]:
+    """The messages MMEngine's current logger emits inside the block (its
+    stream handler is bound before pytest's capture, so capsys misses
+    them)."""
+    messages: List[str] = []
+
+    class Collect(logging.Handler):
+
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger, handler = MMLogger.get_current_instance(), Collect()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)

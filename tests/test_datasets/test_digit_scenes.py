@@ -1,6 +1,5 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 import json
-import logging
 import os
 import os.path as osp
 import re
@@ -12,7 +11,7 @@ import pytest
 from mmcv.transforms import LoadImageFromFile
 from mmdet.datasets import CocoDataset
 from mmdet.datasets.transforms import LoadAnnotations as DetLoadAnnotations
-from mmengine.logging import MMLogger
+from mmkd_testing import collect_logs
 from mmseg.datasets import BaseSegDataset
 from mmseg.datasets.transforms import LoadAnnotations as SegLoadAnnotations
 from pycocotools import mask as mask_utils
@@ -182,20 +181,9 @@ def test_a_set_generated_otherwise_is_read_not_overwritten(tmp_path):
     assert len(ds) == SMALL['num_train']
     after = {rel: os.stat(p).st_mtime_ns for rel, p in _files(root).items()}
     assert before == after
-    messages = []
-
-    class Collect(logging.Handler):
-
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    logger, handler = MMLogger.get_current_instance(), Collect()
-    logger.addHandler(handler)
-    try:
+    with collect_logs() as messages:
         ds = DigitScenesDataset(
             data_root=root, generate_cfg=dict(num_train=3, seed=1))
-    finally:
-        logger.removeHandler(handler)
     assert len(ds) == 3
     assert any(
         f'generating over {root!r}' in m and 'num_train 12 -> 3' in m

@@ -2,12 +2,11 @@
 """mmkd.OVCocoMetric: AP50 of base, novel and all classes on hand-made
 detections whose APs are known."""
 import json
-import logging
 import math
 
 import pytest
 import torch
-from mmengine.logging import MMLogger
+from mmkd_testing import collect_logs
 
 from mmkd.evaluation import OVCocoMetric
 from mmkd.registry import METRICS
@@ -174,19 +173,8 @@ def test_bad_classes_are_named(tmp_path):
 def test_classes_without_ground_truth_are_logged(tmp_path):
     gt = {1: [(0, (0, 0, 10, 10))], 2: [(2, (0, 0, 10, 10))]}
     metric = OVCocoMetric(ann_file=_write_gt(tmp_path / 'gt.json', gt))
-    messages = []
-
-    class Collect(logging.Handler):
-
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    logger, handler = MMLogger.get_current_instance(), Collect()
-    logger.addHandler(handler)
-    try:
+    with collect_logs() as messages:
         _evaluate(metric, _perfect({0, 2}))
-    finally:
-        logger.removeHandler(handler)
     assert any("classes ['b', 'd'] have no ground truth" in m
                for m in messages)
 
