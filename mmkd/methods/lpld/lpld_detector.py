@@ -336,12 +336,9 @@ class LPLDDetector(BaseModel):
             multi_data_samples[STUDENT_VIEW], teacher['detections'])
         distill = self.distill_enabled
         # the student's features are kept only for the LPL RoI forward
-        self._feat_taps.enabled = distill
-        try:
+        with self._feat_taps.switched(distill):
             losses = self.student.loss(multi_inputs[STUDENT_VIEW],
                                        hpl_samples)
-        finally:
-            self._feat_taps.enabled = False
         losses['num_hpl'] = teacher['rois'].new_tensor(
             float(sum(len(s.gt_instances) for s in hpl_samples)))
         if not distill:

@@ -7,6 +7,7 @@ and detections; the first two are the engine's feature losses
 (configs/_base_/distill/xray_centerpoint.py), this is the third. Off by
 default (no released code; docs/methods/xray.md).
 """
+import contextlib
 from typing import Any, List, Optional, Sequence
 
 import torch
@@ -123,14 +124,10 @@ class XRayDistillModel(DistillModel):
             raise RuntimeError('XRayDistillModel: the detection term needs '
                                'the teacher model (not a teacher cache)')
         taps = self.distiller.teacher_taps
-        if taps is not None:
-            taps.enabled = False
-        try:
+        with (taps.switched(False)
+              if taps is not None else contextlib.nullcontext()):
             predictions = teacher(
                 teacher_inputs, [s.clone() for s in data_samples],
                 mode='predict')
-        finally:
-            if taps is not None:
-                taps.enabled = True
         return append_teacher_boxes(data_samples, predictions,
                                     self.detection_term['score_thr'])

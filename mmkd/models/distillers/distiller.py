@@ -588,11 +588,8 @@ class Distiller(nn.Module):
                         ) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
         """Run ``forward`` (the student's loss forward) with the student taps
         on; return its losses and the captured taps."""
-        self.student_taps.enabled = True
-        try:
+        with self.student_taps.switched(True):
             losses = forward()
-        finally:
-            self.student_taps.enabled = False
         return losses, self.student_taps.pop()
 
     # the teacher stays frozen, in eval mode and out of the module tree

@@ -1,8 +1,10 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """Feature taps: capture the inputs or outputs of named submodules."""
+import contextlib
 import difflib
 import functools
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import (Any, Dict, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 import torch.nn as nn
 from mmengine.model import is_model_wrapper
@@ -282,6 +284,16 @@ class FeatureTaps:
         """Calls of each tapped module per forward, learnt on the first
         :meth:`pop`; None before."""
         return self._calls
+
+    @contextlib.contextmanager
+    def switched(self, enabled: bool) -> Iterator['FeatureTaps']:
+        """Record (``enabled=True``) or not inside the block; the previous
+        setting comes back after it, also when it raises."""
+        previous, self.enabled = self.enabled, bool(enabled)
+        try:
+            yield self
+        finally:
+            self.enabled = previous
 
     def missing(self) -> List[str]:
         """Names of the taps that did not fire since the last :meth:`pop`."""

@@ -18,6 +18,22 @@ def tiny_mit():
         out_indices=(0, 1)).eval()
 
 
+def test_switched_records_inside_the_block_and_restores_after():
+    net = nn.Sequential(nn.Conv2d(3, 4, 1))
+    taps = FeatureTaps(net, dict(conv='0'))
+    x = torch.rand(1, 3, 2, 2)
+    with taps.switched(False):
+        net(x)
+    assert taps.enabled and taps.missing() == ['conv']
+    taps.enabled = False
+    with pytest.raises(ZeroDivisionError):
+        with taps.switched(True):
+            net(x)
+            1 / 0
+    assert not taps.enabled
+    assert taps.pop()['conv'].shape == (1, 4, 2, 2)
+
+
 def test_index_selects_the_tokens_of_a_tuple():
     mit = tiny_mit()
     taps = FeatureTaps(mit, dict(
