@@ -226,9 +226,9 @@ def pretrain_image_tower(args, image_tower: CLIPImageTower,
     so the images get no direction to separate along.
     Prototypes drawn at random are far apart, and the tower learns the
     digits (slowly at first: about ten flat epochs); the contrastive stage
-    then aligns the
-    text tower to it (LiT, Zhai et al., CVPR 2022, with the image tower
-    pretrained on the same ten labels the captions are made from).
+    then aligns the text tower to it (LiT, Zhai et al., CVPR 2022, with the
+    image tower pretrained on the same ten labels the captions are made
+    from).
     """
     prototypes = torch.nn.Parameter(
         torch.randn(len(CLASSES), image_tower.output_dim, device=args.device))
