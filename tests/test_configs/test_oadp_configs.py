@@ -160,7 +160,8 @@ def test_resolved_config_is_the_one_before_the_shared_base():
     recorded before the move, but for the train pipeline's three
     ``mmkd.LoadCachedRecords``, now one ``mmkd.LoadOAKERecords`` (the same
     results: tests/test_methods/test_oadp_transforms.py), and the 64-channel
-    convs of the bbox and object heads (added to the record after)."""
+    convs of the bbox and object heads and the checkpoint interval of 250
+    (added to the record after)."""
     cfg = json.loads(json.dumps(Config.fromfile(CONFIG).to_dict()))
     with open(
             osp.join(ROOT, 'tests', 'data',
@@ -191,7 +192,7 @@ def test_proposal_network_and_student_share_the_recipe():
             proposals.param_scheduler[-1].end) == (2000, 2000)
     hooks = proposals.default_hooks
     assert (hooks.checkpoint.by_epoch, hooks.checkpoint.interval,
-            hooks.timer.type) == (False, 1000, 'IterTimerHook')
+            hooks.timer.type) == (False, 250, 'IterTimerHook')
     assert proposals.model.type == 'FasterRCNN'
 
 

@@ -1,9 +1,11 @@
 # The DigitScenes detector recipe (Faster R-CNN R18-FPN from scratch):
 # AdamW 1e-3, gradient norm clipped at 10, warm-up 200, cosine decay to 2k
-# iterations, validation and one checkpoint every 1k, seed 0. On mmdet's
-# runtime (its base), whose logger and checkpoint hooks it sets by
-# iteration. Shared by the OADP proposal network, the OADP student and
-# its benchmark rows, and the LPLD source model (3k iterations).
+# iterations, validation every 1k, seed 0. On mmdet's runtime (its base),
+# whose logger and checkpoint hooks it sets by iteration; the latest
+# checkpoint only, every 250 iterations, so that a killed run resumes
+# (tools/train.py --resume) losing minutes, not up to an hour. Shared by
+# the OADP proposal network, the OADP student and its benchmark rows, and
+# the LPLD source model (3k iterations).
 _base_ = 'mmdet::_base_/default_runtime.py'
 optim_wrapper = dict(
     type='OptimWrapper',
@@ -25,6 +27,6 @@ randomness = dict(seed=0)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=1000,
+        type='CheckpointHook', by_epoch=False, interval=250,
         max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
