@@ -1007,15 +1007,21 @@ def test_xray_spec_shares_the_teacher_and_patches_the_heldout_root(
 
 
 def test_xray_tuning_spec_varies_one_weight_on_the_tuning_seed():
-    """The tuning spec: X-Ray's rows of the main spec plus each loss weight
-    at 0.3 and 3 times its guess (one option per row), on seed 100
-    and val only; the main spec's seeds and held-out split stay out."""
+    """The tuning spec: X-Ray's rows of the main spec (X-Ray pinned at the
+    untuned weights) plus each loss weight at 0.3 and 3 times its guess
+    (one option per row), on seed 100 and val only; the main spec's seeds
+    and held-out split stay out."""
     main = benchmark.load_spec('xray_simscenes')[2]
     spec = benchmark.load_spec('xray_simscenes_tuning')[2]
     rows = {row.name: row for row in spec.rows}
     assert list(rows)[:3] == ['teacher', 'baseline', 'xray']
+    assert rows['xray'].options == [
+        'model.losses.feature.loss_weight=1',
+        'model.losses.heatmap.loss_weight=10',
+        'model.losses.regression.loss_weight=0.05'
+    ]
     assert {name: row.options for name, row in rows.items()
-            if row.options} == {
+            if row.options and name not in ('xray', 'xray_chosen')} == {
                 'xray_feature-0.3': ['model.losses.feature.loss_weight=0.3'],
                 'xray_feature-3': ['model.losses.feature.loss_weight=3'],
                 'xray_heatmap-3': ['model.losses.heatmap.loss_weight=3'],
@@ -1034,6 +1040,40 @@ def test_xray_tuning_spec_varies_one_weight_on_the_tuning_seed():
     plan = benchmark.make_plan(
         benchmark.parse_args(['xray_simscenes_tuning', '--dry-run']))
     assert [row.name for row in plan.order][:2] == ['teacher', 'baseline']
+
+
+def test_xray_tuning_chooses_per_term_by_map_then_nds_within_the_tie():
+    """The documented rule on hand-made scores: per term the best val mAP,
+    unless another weight is within 0.3 mAP of it with a better NDS; the
+    guess kept on equal scores; the combined row only once every one-term
+    row is measured and more than one term moved."""
+    benchmark.load_spec('xray_simscenes_tuning')
+    module = sys.modules['benchmark_spec_xray_simscenes_tuning']
+    measured = {
+        'xray': (26.0, 24.0),
+        # 0.3 mAP below 3's best: a tie, which 0.3's NDS wins
+        'xray_feature-0.3': (26.2, 25.0),
+        'xray_feature-3': (26.5, 24.0),
+        # 30 has the best mAP, 0.31 ahead of the guess: no tie
+        'xray_heatmap-3': (25.0, 26.0),
+        'xray_heatmap-30': (26.31, 23.0),
+        # equal scores: the guess stays
+        'xray_regression-0.015': (26.0, 24.0),
+        'xray_regression-0.15': (25.0, 24.0),
+    }
+    assert module.choose_weights(measured) == dict(
+        feature=0.3, heatmap=30.0, regression=0.05)
+    [row] = module.chosen_rows(measured)
+    assert row.name == 'xray_chosen' and row.teacher == 'teacher'
+    assert row.options == [
+        'model.losses.feature.loss_weight=0.3',
+        'model.losses.heatmap.loss_weight=30',
+        'model.losses.regression.loss_weight=0.05'
+    ]
+    # one term moved: its one-term row already is the choice
+    assert module.chosen_rows({**measured, 'xray_heatmap-30': (25, 23)}) == []
+    # a row not measured yet: nothing to combine
+    assert module.chosen_rows({**measured, 'xray_feature-3': None}) == []
 
 
 def test_oadp_spec_makes_the_teacher_side_first(tmp_path, monkeypatch):
