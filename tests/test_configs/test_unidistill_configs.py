@@ -51,6 +51,24 @@ def test_each_path_has_its_weights_and_its_teacher(setting, teacher,
                                                               'camera')
 
 
+def test_simscenes_tests_take_the_nearest_sweeps():
+    """Every SimScenes config tests on the nearest 9 sweeps of a keyframe
+    (test_mode=True), trains on 9 drawn at random (mmdet3d's default): a
+    test's score must not vary from run to run (the draw's effect:
+    tests/test_configs/test_xray_configs.py)."""
+    paths = sorted(glob.glob(osp.join(CONFIGS, '*_simscenes.py')))
+    assert len(paths) == 7
+    for path in paths:
+        cfg = Config.fromfile(path)
+        for key, test_mode in (('train', None), ('val', True),
+                               ('test', True)):
+            [sweeps] = [
+                t for t in cfg[f'{key}_dataloader'].dataset.pipeline
+                if t['type'] == 'LoadPointsFromMultiSweeps'
+            ]
+            assert sweeps.get('test_mode') is test_mode, (path, key)
+
+
 def test_nuscenes_setting():
     cfg = Config.fromfile(
         osp.join(CONFIGS, 'bev-fusion_r50-lss_voxel0075_second-secfpn_'

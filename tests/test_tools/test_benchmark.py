@@ -718,9 +718,10 @@ def test_transkd_spec_distils_every_variant_from_one_teacher():
 
 
 def test_test_runs_again_when_its_inputs_change(tmp_path, monkeypatch):
-    """A test's metrics are reused only for the same config, checkpoint
-    and options: another split's options (or another checkpoint) re-test,
-    instead of returning the first split's numbers."""
+    """A test's metrics are reused only for the same config (path and
+    resolved content), checkpoint and options: another split's options,
+    another config or an edit of the config (or of its base) re-test,
+    instead of returning the first numbers."""
     calls = []
 
     def fake_run(cmd, log_file, env=None):
@@ -733,16 +734,28 @@ def test_test_runs_again_when_its_inputs_change(tmp_path, monkeypatch):
     ckpt = tmp_path / 'iter_4.pth'
     ckpt.write_text('weights')
     os.utime(ckpt, (1e9, 1e9))
+    base = tmp_path / 'base.py'
+    base.write_text('sweeps = dict(test_mode=False)\n')
+    a = tmp_path / 'a.py'
+    a.write_text("_base_ = './base.py'\nx = 1\n")
+    b = tmp_path / 'b.py'
+    b.write_text('x = 1\n')
     work_dir = str(tmp_path / 'run')
-    first = tool_runs.test('a.py', str(ckpt), work_dir, ['x=1'])
-    assert tool_runs.test('a.py', str(ckpt), work_dir, ['x=1']) == first
+    first = tool_runs.test(str(a), str(ckpt), work_dir, ['x=1'])
+    assert tool_runs.test(str(a), str(ckpt), work_dir, ['x=1']) == first
     assert len(calls) == 1
-    assert tool_runs.test('a.py', str(ckpt), work_dir, ['x=2']) == dict(
+    assert tool_runs.test(str(a), str(ckpt), work_dir, ['x=2']) == dict(
         mIoU=2.0)
-    assert tool_runs.test('b.py', str(ckpt), work_dir, ['x=2']) == dict(
+    assert tool_runs.test(str(b), str(ckpt), work_dir, ['x=2']) == dict(
         mIoU=3.0)
-    assert len(calls) == 3
-
+    assert tool_runs.test(str(a), str(ckpt), work_dir, ['x=2']) == dict(
+        mIoU=4.0)
+    base.write_text('sweeps = dict(test_mode=True)\n')
+    assert tool_runs.test(str(a), str(ckpt), work_dir, ['x=2']) == dict(
+        mIoU=5.0)
+    assert tool_runs.test(str(a), str(ckpt), work_dir, ['x=2']) == dict(
+        mIoU=5.0)
+    assert len(calls) == 5
 
 
 def test_an_interrupted_run_resumes_from_its_latest_checkpoint(

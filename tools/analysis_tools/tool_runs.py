@@ -6,6 +6,7 @@ Shared by ``tools/demo.py`` and the benchmark harness
 (``tools/analysis_tools/benchmark.py``), so that both exercise exactly what
 a user runs.
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -94,15 +95,29 @@ def train(config, work_dir, seed, options, env=None):
     return ckpt
 
 
+def config_digest(config):
+    """SHA-256 of the config as resolved (its bases included): a test of
+    an edited config, or of one whose base changed, is not the same test.
+    """
+    from mmengine.config import Config
+    resolved = Config.fromfile(osp.join(ROOT, config)).to_dict()
+    text = json.dumps(resolved, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def test(config, ckpt, work_dir, options):
     """Evaluate ``ckpt`` unless ``<work_dir>/test_metrics.json`` is newer
-    than it and was made from the same config, checkpoint and options
-    (recorded next to it in ``test_inputs.json``); return the metrics
-    dict."""
+    than it and was made from the same config (path and resolved content),
+    checkpoint and options (recorded next to it in ``test_inputs.json``);
+    return the metrics dict."""
     os.makedirs(work_dir, exist_ok=True)
     out = osp.join(work_dir, 'test_metrics.json')
     inputs_file = osp.join(work_dir, 'test_inputs.json')
-    inputs = dict(config=config, checkpoint=ckpt, options=list(options))
+    inputs = dict(
+        config=config,
+        config_sha256=config_digest(config),
+        checkpoint=ckpt,
+        options=list(options))
     if osp.isfile(out) and osp.getmtime(out) > osp.getmtime(ckpt) and \
             _read_json(inputs_file) == inputs:
         return _read_json(out)

@@ -43,7 +43,13 @@ train_pipeline = load_sensors + [
     dict(type='Pack3DDetInputs',
          keys=['points', 'img', 'gt_bboxes_3d', 'gt_labels_3d'])
 ]
-test_pipeline = load_sensors + [
+# at test the nearest 9 of a keyframe's 10 sweeps (test_mode=True), not 9
+# drawn at random, so that a checkpoint's score does not vary from test
+# to test
+test_pipeline = [
+    dict(t, test_mode=True) if t['type'] == 'LoadPointsFromMultiSweeps' else t
+    for t in load_sensors
+] + [
     dict(type='mmkd.MultiViewImageResizeCrop', final_size=image_size,
          test_mode=True),
     dict(type='PointsRangeFilter', point_cloud_range=point_cloud_range),
