@@ -1034,7 +1034,7 @@ def test_xray_tuning_spec_varies_one_weight_on_the_tuning_seed():
         'model.losses.regression.loss_weight=0.05'
     ]
     assert {name: row.options for name, row in rows.items()
-            if row.options and name not in ('xray', 'xray_chosen')} == {
+            if len(row.options) == 1} == {
                 'xray_feature-0.3': ['model.losses.feature.loss_weight=0.3'],
                 'xray_feature-3': ['model.losses.feature.loss_weight=3'],
                 'xray_heatmap-3': ['model.losses.heatmap.loss_weight=3'],
@@ -1077,7 +1077,8 @@ def test_xray_tuning_chooses_per_term_by_map_then_nds_within_the_tie():
     assert module.choose_weights(measured) == dict(
         feature=0.3, heatmap=30.0, regression=0.05)
     [row] = module.chosen_rows(measured)
-    assert row.name == 'xray_chosen' and row.teacher == 'teacher'
+    assert row.name == 'xray_feature-0.3_heatmap-30_regression-0.05'
+    assert row.teacher == 'teacher'
     assert row.options == [
         'model.losses.feature.loss_weight=0.3',
         'model.losses.heatmap.loss_weight=30',

@@ -7,7 +7,8 @@ teacher, the baseline, X-Ray at the untuned weights: feature 1, heat-map
 and 3 times its value, the others unchanged, on training seed 100 and
 SimScenes val only: the reported seeds (1-3) and the held-out root are
 never used to choose. Then, when more than one term moved, the chosen
-weights together (``xray_chosen``). The protocol: docs/methods/xray.md.
+weights together (row ``xray_feature-<w>_heatmap-<w>_regression-<w>``).
+The protocol: docs/methods/xray.md.
 
     python tools/analysis_tools/benchmark.py xray_simscenes_tuning \\
         --ckpt teacher=work_dirs/benchmark_xray_simscenes/teacher/epoch_20.pth
@@ -109,8 +110,10 @@ def chosen_rows(measured: dict) -> list:
         return []
     described = ', '.join(f'{term} {weight:g}'
                           for term, weight in chosen.items())
+    # named by its weights: a run of other weights is never reused for it
     return [
-        Row('xray_chosen',
+        Row('xray_' + '_'.join(f'{term}-{weight:g}'
+                               for term, weight in chosen.items()),
             XRAY.config,
             options=weight_options(chosen),
             teacher='teacher',
