@@ -32,9 +32,12 @@ xray_taps = dict(
         f'{k}{t}': dict(path=f'pts_bbox_head.task_heads.{t}', index=k)
         for t in range(xray_num_tasks) for k in xray_regression_maps
     })
-# First weights, not tuned: each loss of a list of taps is the sum over
-# them (6 heat-maps, 30 regression maps); they bring the three terms near
-# the size of CenterPoint's own losses at the start of training.
+# Each loss of a list of taps is the sum over them (6 heat-maps, 30
+# regression maps). The first guesses (feature 1, heat-map 10, regression
+# 0.05) brought the three terms near the size of CenterPoint's own losses
+# at the start of training; tuned on SimScenes (seed 100, val; one weight
+# at a time, tools/analysis_tools/benchmarks/xray_simscenes_tuning.py),
+# the heat-map weight became 3 (docs/methods/xray.md, "Tuning").
 xray_losses = dict(
     # feature distillation on the BEV neck output (add a mask= to weight
     # it by the boxes' footprints)
@@ -45,7 +48,7 @@ xray_losses = dict(
     heatmap=dict(
         type='MSEFeatureLoss',
         sigmoid=True,
-        loss_weight=10.0,
+        loss_weight=3.0,
         student=xray_heatmaps,
         teacher=xray_heatmaps),
     # and the regression maps inside the boxes' footprints
