@@ -17,7 +17,11 @@ paired deltas against the row's baseline, the gate; per split the spec's
 ``comparisons``, paired deltas of one row against another),
 ``benchmark.md`` (the same as markdown tables) and ``curves.png`` (val
 metric, and the task loss if the spec names one, over iterations: mean over
-seeds, min-max band). Runs go to ``<work-dir>/seed<S>/<row>`` (rows trained
+seeds, min-max band). With ``--records``, every finished run is also
+recorded in the repository (``docs/benchmark_records/<spec>/``), and a run
+with no checkpoint in the work dir takes its numbers from its record when
+its inputs match, so a benchmark can be finished over several machines
+(``benchmark_records.py``; the report lists the runs taken from records). Runs go to ``<work-dir>/seed<S>/<row>`` (rows trained
 per seed) or ``<work-dir>/<row>`` (rows trained once); the tests of a split
 other than ``val`` to ``<run>/<split>``.
 
@@ -54,6 +58,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import benchmark_records  # noqa: E402
 import tool_runs  # noqa: E402
 from benchmark_report import markdown, plot_curves  # noqa: E402
 
@@ -62,6 +67,7 @@ from benchmark_report import markdown, plot_curves  # noqa: E402
 sys.modules.setdefault('benchmark', sys.modules[__name__])
 
 SPEC_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmarks')
+RECORDS_DIR = osp.join(tool_runs.ROOT, 'docs', 'benchmark_records')
 TOOL = 'tools/analysis_tools/benchmark.py'
 
 
@@ -283,6 +289,8 @@ class Plan:
         default_factory=list)
     gate_metric: Optional[Metric] = None
     curve_metric: Optional[Metric] = None
+    # --records: finished runs' records (benchmark_records.RecordBook)
+    records: Optional[benchmark_records.RecordBook] = None
 
     def row(self, name: str) -> Row:
         return next(r for r in self.spec.rows if r.name == name)
@@ -616,6 +624,9 @@ def make_plan(args) -> Plan:
         work_dir=osp.abspath(args.work_dir or f'work_dirs/benchmark_{name}'),
         cfg_options=list(args.cfg_options),
         ckpts=ckpts,
+        records=None if args.records is None else
+        benchmark_records.RecordBook(
+            osp.abspath(args.records or osp.join(RECORDS_DIR, name))),
         comparisons=[
             tuple(pair) for pair in spec.comparisons if pair[0] in names
         ],
@@ -701,29 +712,156 @@ def _check_metrics(plan: Plan, metrics: dict, row: Row, split: str,
             'deleted to test again)')
 
 
-def execute(plan: Plan, dry_run: bool = False) -> dict:
-    """Train and test every run; return ``{row: {seed: run}}`` with a run
-    ``dict(ckpt=..., splits={split: metrics})`` (seed None: a row's one
-    run). A checkpoint is tested right after its training, so a metric the
-    evaluator does not produce stops the benchmark before the next
-    training."""
-    runs = {row.name: {} for row in plan.order}
+def _steps(plan: Plan) -> List[Tuple[Row, Optional[int]]]:
+    """Every run in order: the rows trained once, then per seed (reported
+    seeds, then tuning seeds) each row, dependencies first."""
     per_seed = [r for r in plan.order if plan.per_seed(r)]
     once = [r for r in plan.order if not plan.per_seed(r)]
     seeds = plan.seeds + list(plan.spec.tuning_seeds)
-    steps = [(row, None) for row in once]
-    steps += [(row, seed) for seed in seeds for row in per_seed]
+    return [(row, None) for row in once] + [(row, seed) for seed in seeds
+                                            for row in per_seed]
+
+
+def _source(plan: Plan, row: Row) -> Optional[str]:
+    """The row whose checkpoint ``row`` needs: its teacher's, or, for a
+    test-only row, the checkpoint it tests."""
+    return row.checkpoint if row.test_only else row.teacher
+
+
+def _source_seed(plan: Plan, row: Row, seed: Optional[int]):
+    return seed if plan.per_seed(plan.row(_source(plan, row))) else None
+
+
+def _local_checkpoint(plan: Plan, row: Row, seed: Optional[int],
+                      options: List[str]) -> Optional[str]:
+    """The finished checkpoint of a trained row in the work dir (or given
+    by ``--ckpt``), if there is one."""
+    if row.name in plan.ckpts:
+        return plan.ckpts[row.name]
+    ckpt = osp.join(
+        plan.run_dir(row, seed), tool_runs.final_checkpoint(
+            row.config, options))
+    return ckpt if osp.isfile(ckpt) else None
+
+
+def _record_inputs(plan: Plan, row: Row, seed: Optional[int],
+                   options: List[str], source_sha256: Optional[str]):
+    """A run's training inputs and per-split test inputs as its record
+    holds them (``options`` without the teacher's path)."""
+    if row.test_only:
+        train = dict(test_only_of=row.checkpoint, weights_sha256=source_sha256)
+    else:
+        train = benchmark_records.train_inputs(
+            row.config, plan.spec.fixed_seed if seed is None else seed,
+            options, source_sha256)
+    tests = {
+        split: benchmark_records.test_inputs(
+            row.config, options + plan.spec.splits[split].options)
+        for split in plan.splits
+    } if row.report else {}
+    return train, tests
+
+
+def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
+    """``{(row name, seed): record}`` of the runs whose numbers come from
+    their records: no finished checkpoint in the work dir, a record made
+    from the same inputs (a teacher's weights as its local checkpoint or
+    its record has them), and no run still to train or test needs their
+    checkpoint."""
+    book = plan.records
+    if book is None:
+        return {}
+    digests, usable, local = {}, {}, set()
+    for row, seed in steps:
+        key = (row.name, seed)
+        options = row.options + plan.cfg_options
+        source = _source(plan, row)
+        source_sha = None
+        if source is not None:
+            source_sha = digests.get((source, _source_seed(plan, row, seed)))
+        ckpt = None if row.test_only else _local_checkpoint(
+            plan, row, seed, options)
+        if ckpt is not None:
+            local.add(key)
+            digests[key] = benchmark_records.digest_of(ckpt)
+            continue
+        if source is not None and source_sha is None:
+            continue  # its teacher / checkpoint is trained anew
+        record = book.usable(row.name, seed,
+                             *_record_inputs(plan, row, seed, options,
+                                             source_sha))
+        if record is not None:
+            usable[key] = record
+            digests[key] = (
+                source_sha if row.test_only else record['weights_sha256'])
+    # a run to train or test needs its source's checkpoint, and so on up
+    for row, seed in reversed(steps):
+        key = (row.name, seed)
+        source = _source(plan, row)
+        if key in local or key in usable or source is None:
+            continue
+        usable.pop((source, _source_seed(plan, row, seed)), None)
+    return usable
+
+
+def execute(plan: Plan, dry_run: bool = False) -> dict:
+    """Train and test every run; return ``{row: {seed: run}}`` with a run
+    ``dict(ckpt=..., sha256=..., splits={split: metrics}, curves=...,
+    record=...)`` (seed None: a row's one run; ``ckpt`` None and
+    ``record`` the record's path when its numbers come from its record,
+    see ``benchmark_records``). A checkpoint is tested right after its
+    training, so a metric the evaluator does not produce stops the
+    benchmark before the next training."""
+    runs = {row.name: {} for row in plan.order}
+    steps = _steps(plan)
+    recorded = _plan_records(plan, steps)
+    book = plan.records
+    curve_keys = [plan.curve_metric.key
+                  ] + ([plan.spec.loss_key] if plan.spec.loss_key else [])
     for row, seed in steps:
         run_dir = plan.run_dir(row, seed)
         options = row.options + plan.cfg_options
+        source = _source(plan, row)
+        source_run = None
+        if source is not None:
+            source_run = runs[source][_source_seed(plan, row, seed)]
+        teacher_option = []
         if row.teacher is not None:
+            # a teacher taken from its record has no checkpoint here: its
+            # run's path keeps the student's cached tests' inputs
             teacher = plan.row(row.teacher)
-            teacher_seed = seed if plan.per_seed(teacher) else None
-            options = options + [
-                f'{row.teacher_key}={runs[teacher.name][teacher_seed]["ckpt"]}'
-            ]
+            teacher_ckpt = source_run['ckpt'] or osp.join(
+                plan.run_dir(teacher, _source_seed(plan, row, seed)),
+                tool_runs.final_checkpoint(
+                    teacher.config, teacher.options + plan.cfg_options))
+            teacher_option = [f'{row.teacher_key}={teacher_ckpt}']
+        record = recorded.get((row.name, seed))
+        if record is not None and book is not None:
+            # the source may have been trained again with other weights
+            record = book.usable(
+                row.name, seed,
+                *_record_inputs(plan, row, seed, options,
+                                source_run and source_run['sha256']))
+        if record is not None:
+            path = book.path(row.name, seed)
+            if dry_run:
+                print(f'record {row.name} (seed '
+                      f'{plan.spec.fixed_seed if seed is None else seed}): '
+                      f'{path} ({record["made"]["date"]})')
+            runs[row.name][seed] = dict(
+                ckpt=None,
+                sha256=(source_run['sha256']
+                        if row.test_only else record['weights_sha256']),
+                splits={
+                    split: record['tests'][split]['metrics']
+                    for split in plan.splits
+                } if row.report else {},
+                curves=benchmark_records.record_curves(record),
+                record=osp.relpath(path, tool_runs.ROOT),
+                made=record['made'])
+            continue
         if row.test_only:
-            ckpt = runs[row.checkpoint][seed]['ckpt']
+            ckpt = source_run['ckpt']
         elif row.name in plan.ckpts:
             ckpt = plan.ckpts[row.name]
         elif dry_run:
@@ -736,8 +874,18 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
         else:
             ckpt = tool_runs.train(
                 row.config, run_dir,
-                plan.spec.fixed_seed if seed is None else seed, options)
-        runs[row.name][seed] = dict(ckpt=ckpt, splits={})
+                plan.spec.fixed_seed if seed is None else seed,
+                options + teacher_option)
+        sha256 = None
+        if book is not None and not dry_run:
+            sha256 = benchmark_records.digest_of(ckpt)
+        run = runs[row.name][seed] = dict(
+            ckpt=ckpt, sha256=sha256, splits={}, curves={}, record=None)
+        if not row.test_only and not dry_run:
+            run['curves'] = {
+                key: tool_runs.read_curve(run_dir, key)
+                for key in curve_keys
+            }
         if not row.report:
             continue
         for split in plan.splits:
@@ -745,10 +893,21 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
             if dry_run:
                 print(f'  test on {split}: {out_dir}')
                 continue
-            metrics = tool_runs.test(row.config, ckpt, out_dir,
-                                     options + plan.spec.splits[split].options)
+            metrics = tool_runs.test(
+                row.config, ckpt, out_dir, options + teacher_option +
+                plan.spec.splits[split].options)
             _check_metrics(plan, metrics, row, split, out_dir)
-            runs[row.name][seed]['splits'][split] = metrics
+            run['splits'][split] = metrics
+        if book is not None and not dry_run:
+            train, tests = _record_inputs(
+                plan, row, seed, options,
+                source_run and source_run['sha256'])
+            path = book.save(
+                row.name, seed, train, sha256, {
+                    split: (tests[split], run['splits'][split])
+                    for split in plan.splits
+                }, run['curves'])
+            print(f'  recorded: {osp.relpath(path, tool_runs.ROOT)}')
     return runs
 
 
@@ -888,6 +1047,12 @@ def summarise(plan: Plan, runs: dict, trivial: dict) -> dict:
                 'once' if seed is None else str(seed): run['ckpt']
                 for seed, run in runs[row.name].items()
             },
+            # the runs whose numbers come from records, not from this run
+            records={
+                'once' if seed is None else str(seed):
+                dict(path=run['record'], **run['made'])
+                for seed, run in runs[row.name].items() if run.get('record')
+            },
             gate=gate.get(row.name),
             results=results)
     comparisons = {
@@ -943,6 +1108,15 @@ def parse_args(argv=None):
         metavar='ROW=PATH',
         help='use this checkpoint for a row trained once instead of '
         'training it')
+    parser.add_argument(
+        '--records',
+        nargs='?',
+        const='',
+        metavar='DIR',
+        help='record every finished run in DIR (default: '
+        'docs/benchmark_records/<spec>) and take the numbers of a run '
+        'without a checkpoint here from its record when its inputs match '
+        '(see benchmark_records.py)')
     parser.add_argument(
         '--dry-run',
         action='store_true',

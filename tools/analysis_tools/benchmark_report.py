@@ -5,8 +5,6 @@
 ``benchmark.summarise`` returns."""
 from typing import List, Optional
 
-import tool_runs
-
 
 def _fmt(value, signed=False):
     if value is None:
@@ -179,6 +177,17 @@ def markdown(plan, result: dict) -> str:
                      'values (delta vs baseline in brackets) are never '
                      'pooled.')
     lines += [f'- {note}' for note in spec.notes]
+    recorded = [(row['label'], seed, made)
+                for row in result['rows'].values()
+                for seed, made in row.get('records', {}).items()]
+    if recorded:
+        lines.append(
+            f'- {len(recorded)} runs were not trained by this command: their '
+            'numbers are their records\' (same config, seed, overrides and '
+            'teacher weights; `benchmark_records.py`): ' + '; '.join(
+                f'{label} ' + ('' if seed == 'once' else f'seed {seed} ') +
+                f'({made["date"]}, {made["commit"]})'
+                for label, seed, made in recorded) + '.')
     return '\n'.join(lines) + '\n'
 
 
@@ -211,8 +220,7 @@ def plot_curves(plan, runs: dict, path: str) -> None:
             seeds = plan.seeds if plan.per_seed(row) else [None]
             curves = [{
                 x: v * scale
-                for x, v in tool_runs.read_curve(plan.run_dir(row, s),
-                                                 key).items()
+                for x, v in runs[row.name][s]['curves'].get(key, {}).items()
             } for s in seeds]
             curves = [c for c in curves if c]
             if not curves:

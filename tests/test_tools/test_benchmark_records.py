@@ -1,0 +1,244 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""``benchmark.py --records``: a benchmark finished on another machine from
+the records of its runs, with fake tools/train.py and tools/test.py runs;
+records only count when every input matches."""
+import hashlib
+import json
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+import benchmark  # noqa: E402
+import benchmark_records  # noqa: E402
+import tool_runs  # noqa: E402
+from benchmark_fakes import FakeTools, write_spec  # noqa: E402
+
+# a teacher once with a test-only row on other infos, a gated student, two
+# students distilled from the teacher
+SPEC = '''
+SPEC = BenchmarkSpec(
+    rows=[
+        Row('teacher', {config!r}, per_seed=False),
+        Row('teacher_other', {config!r}, options=['infos=other'],
+            test_only=True, checkpoint='teacher'),
+        Row('student', {config!r}, gate=True),
+        Row('kd', {config!r}, teacher='teacher', baseline='student'),
+        Row('kd2', {config!r}, teacher='teacher', baseline='student'),
+    ],
+    seeds=[0, 1],
+    metrics=[Metric('mIoU')],
+    splits=dict(val=Split(), heldout=Split(options=['held=1'])),
+    gate=Gate('mIoU', trivial=10.0, margin=5.0))
+'''
+VAL = dict(teacher=70, student=20, kd=25, kd2=30)
+
+
+def score(run, split):
+    """Per row; 1 more per seed; 10 less held out; teacher_other 5 less."""
+    *seed, row = run.split(os.sep)
+    value = VAL.get(row, VAL['teacher'] - 5) + (int(seed[0][4:])
+                                                if seed else 0)
+    return value - (10 if split == 'heldout' else 0)
+
+
+class Machine:
+    """A machine: its work dir, its fake tools and how its trainings come
+    out (``salt``: a non-deterministic training gives other weights)."""
+
+    def __init__(self, tmp_path, name, monkeypatch, salt=''):
+        self.work_dir = str(tmp_path / name)
+        self.tools = FakeTools(self.work_dir, score)
+        self.salt = salt
+        monkeypatch.setattr(tool_runs, 'run', self.tools)
+        monkeypatch.setattr(benchmark_records, 'digest_of', self.digest)
+
+    def digest(self, ckpt):
+        with open(ckpt, 'rb') as f:
+            return hashlib.sha256(f.read() + self.salt.encode()).hexdigest()
+
+    def bench(self, spec, records, *args):
+        return benchmark.main(
+            [spec, '--work-dir', self.work_dir, '--records', records, *args])
+
+
+def rows_results(result):
+    return {name: row['results'] for name, row in result['rows'].items()}
+
+
+@pytest.fixture
+def first(tmp_path, monkeypatch):
+    """The spec and its records dir after a full run on a first machine,
+    with that run's result."""
+    spec = write_spec(tmp_path, SPEC)
+    records = str(tmp_path / 'records')
+    result = Machine(tmp_path, 'first', monkeypatch).bench(spec, records)
+    return spec, records, result
+
+
+def test_every_finished_run_is_recorded(first):
+    spec, records, result = first
+    found = sorted(
+        osp.relpath(osp.join(d, f), records)
+        for d, _, files in os.walk(records) for f in files)
+    assert found == ['seed0/kd.json', 'seed0/kd2.json', 'seed0/student.json',
+                     'seed1/kd.json', 'seed1/kd2.json', 'seed1/student.json',
+                     'teacher.json', 'teacher_other.json']
+    with open(osp.join(records, 'seed1', 'kd.json')) as f:
+        record = json.load(f)
+    assert record['train']['seed'] == 1
+    # the teacher's path (machine-specific) is not an input: its weights are
+    assert record['train']['options'] == []
+    with open(osp.join(records, 'teacher.json')) as f:
+        teacher = json.load(f)
+    assert record['train']['teacher_sha256'] == teacher['weights_sha256']
+    assert record['tests']['val']['metrics']['mIoU'] == 26
+    assert record['tests']['heldout']['metrics']['mIoU'] == 16
+    assert record['tests']['heldout']['inputs']['options'] == ['held=1']
+    assert record['curves']['mIoU'] == {'2': 13.0, '4': 26.0}
+    assert {'date', 'commit'} <= set(record['made'])
+    with open(osp.join(records, 'teacher_other.json')) as f:
+        other = json.load(f)
+    assert other['train'] == dict(
+        test_only_of='teacher', weights_sha256=teacher['weights_sha256'])
+    assert other['tests']['val']['inputs']['options'] == ['infos=other']
+
+
+def test_another_machine_finishes_from_the_records(tmp_path, monkeypatch,
+                                                   first):
+    spec, records, result = first
+    second = Machine(tmp_path, 'second', monkeypatch)
+    again = second.bench(spec, records)
+    assert second.tools.calls == []  # nothing trained or tested
+    assert rows_results(again) == rows_results(result)
+    assert again['rows']['kd']['records']['1']['path'] == osp.relpath(
+        osp.join(records, 'seed1', 'kd.json'), ROOT)
+    with open(osp.join(second.work_dir, 'benchmark.md')) as f:
+        md = f.read()
+    assert '- 8 runs were not trained by this command' in md
+    # the curves come from the records too
+    assert osp.getsize(osp.join(second.work_dir, 'curves.png')) > 10_000
+
+
+def test_a_missing_record_trains_its_run_and_the_teacher_it_needs(
+        tmp_path, monkeypatch, first):
+    spec, records, result = first
+    os.remove(osp.join(records, 'seed1', 'kd.json'))
+    second = Machine(tmp_path, 'second', monkeypatch)
+    again = second.bench(spec, records)
+    assert second.tools.trained() == [('teacher', 0),
+                                      (osp.join('seed1', 'kd'), 1)]
+    # the retrained teacher has the recorded weights: its test-only row and
+    # the other students stay recorded
+    assert sorted(again['rows']['kd2']['records']) == ['0', '1']
+    assert list(again['rows']['teacher_other']['records']) == ['once']
+    assert rows_results(again) == rows_results(result)
+    assert osp.isfile(osp.join(records, 'seed1', 'kd.json'))
+
+
+def test_a_teacher_trained_again_with_other_weights_retrains_its_students(
+        tmp_path, monkeypatch, first):
+    spec, records, _ = first
+    os.remove(osp.join(records, 'seed1', 'kd.json'))
+    second = Machine(tmp_path, 'second', monkeypatch, salt='other weights')
+    again = second.bench(spec, records)
+    assert second.tools.trained() == [('teacher', 0)] + [
+        (osp.join(f'seed{s}', row), s) for s in (0, 1)
+        for row in ('kd', 'kd2')
+    ]
+    tested = [c[1] for c in second.tools.calls if c[0] == 'test']
+    assert 'teacher_other' in tested
+    assert again['rows']['student']['records'].keys() == {'0', '1'}
+    assert again['rows']['kd']['records'] == {}
+    with open(osp.join(records, 'teacher.json')) as f:
+        teacher = json.load(f)
+    with open(osp.join(records, 'seed0', 'kd2.json')) as f:
+        assert json.load(f)['train']['teacher_sha256'] == \
+            teacher['weights_sha256']
+
+
+def test_a_missing_test_only_record_tests_the_retrained_teacher(
+        tmp_path, monkeypatch, first):
+    spec, records, _ = first
+    os.remove(osp.join(records, 'teacher_other.json'))
+    second = Machine(tmp_path, 'second', monkeypatch)
+    second.bench(spec, records)
+    assert second.tools.trained() == [('teacher', 0)]
+    assert sorted(c[1] for c in second.tools.calls if c[0] == 'test') == [
+        'teacher', osp.join('teacher', 'heldout'), 'teacher_other',
+        osp.join('teacher_other', 'heldout')
+    ]
+
+
+@pytest.mark.parametrize('change', ['config', 'cfg-options', 'split'])
+def test_records_of_other_inputs_are_not_used(tmp_path, monkeypatch, first,
+                                              change):
+    spec, records, _ = first
+    second = Machine(tmp_path, 'second', monkeypatch)
+    args = []
+    if change == 'config':
+        config = tmp_path / 'tiny.py'
+        config.write_text(config.read_text() + 'lr = 0.5\n')
+    elif change == 'cfg-options':
+        args = ['--cfg-options', 'lr=0.5']
+    else:
+        with open(spec) as f:
+            text = f.read()
+        with open(spec, 'w') as f:
+            f.write(text.replace("options=['held=1']", "options=['held=2']"))
+    second.bench(spec, records, *args)
+    # every run: the teacher, 2 seeds x 3 students
+    assert len(second.tools.trained()) == 7
+
+
+def test_dry_run_names_the_recorded_runs(tmp_path, monkeypatch, first,
+                                         capsys):
+    spec, records, _ = first
+    os.remove(osp.join(records, 'seed0', 'student.json'))
+    second = Machine(tmp_path, 'second', monkeypatch)
+    capsys.readouterr()
+    second.bench(spec, records, '--dry-run')
+    out = capsys.readouterr().out
+    assert second.tools.calls == []
+    assert 'train student (seed 0)' in out
+    assert f'record kd (seed 0): {osp.join(records, "seed0", "kd.json")}' \
+        in out
+    assert 'record teacher (seed 0)' in out
+
+
+def test_without_records_nothing_is_recorded_or_read(tmp_path, monkeypatch,
+                                                     first):
+    spec, records, _ = first
+    second = Machine(tmp_path, 'second', monkeypatch)
+    benchmark.main([spec, '--work-dir', second.work_dir])
+    assert len(second.tools.trained()) == 7
+
+
+def test_weights_digest_sees_the_weights_not_the_metadata(tmp_path):
+    weights = dict(w=torch.arange(6.).reshape(2, 3), b=torch.zeros(2))
+    one, two, three = (str(tmp_path / f'{n}.pth') for n in 'abc')
+    torch.save(dict(state_dict=weights, meta=dict(time='1')), one)
+    torch.save(
+        dict(
+            state_dict=dict(reversed(list(weights.items()))),
+            meta=dict(time='2'),
+            optimizer=dict(lr=1)), two)
+    changed = dict(weights, b=torch.tensor([0., 1e-7]))
+    torch.save(dict(state_dict=changed, meta=dict(time='1')), three)
+    digest = benchmark_records.weights_digest
+    assert digest(one) == digest(two)
+    assert digest(one) != digest(three)
+
+
+def test_a_broken_record_names_its_file(tmp_path):
+    book = benchmark_records.RecordBook(str(tmp_path))
+    path = book.path('kd', 1)
+    os.makedirs(osp.dirname(path))
+    with open(path, 'w') as f:
+        f.write('{"row": ')
+    with pytest.raises(ValueError, match=r'seed1/kd\.json is not valid JSON'):
+        book.load('kd', 1)

@@ -1,0 +1,191 @@
+# Copyright (c) mmkd contributors. All rights reserved.
+"""Records of finished benchmark runs, kept in the repository.
+
+A benchmark on CPU can outlast the machine it started on: work dirs (and
+their checkpoints) are not committed. ``benchmark.py --records`` writes one
+small JSON file per finished run (row and seed): what went in (config path,
+SHA-256 of the resolved config, seed, overrides, the teacher's weights
+digest), what came out (the weights digest, the metrics of every test
+split, the val and loss curves) and where (date, git commit). A later
+``--records`` run on any machine takes a run's numbers from its record
+instead of training it when every input matches and no run still to train
+needs its checkpoint (a teacher is trained again then, and its students'
+records count only if it comes out with the recorded weights).
+
+Layout: ``<dir>/<row>.json`` (rows trained once) and
+``<dir>/seed<S>/<row>.json``.
+"""
+import datetime
+import hashlib
+import json
+import os
+import os.path as osp
+import subprocess
+from typing import Optional
+
+import tool_runs
+
+
+def weights_digest(ckpt: str) -> str:
+    """SHA-256 of a checkpoint's ``state_dict`` (names, dtypes, shapes and
+    values, in name order): equal weights give equal digests, whatever the
+    checkpoint's metadata (times, paths) or optimizer state."""
+    import torch
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    state = state.get('state_dict', state)
+    sha = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        if not torch.is_tensor(tensor):
+            continue
+        tensor = tensor.detach().cpu().contiguous()
+        sha.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)}'.encode())
+        sha.update(tensor.view(torch.uint8).numpy().tobytes()
+                   if tensor.numel() else b'')
+    return sha.hexdigest()
+
+
+class _DigestCache:
+    """``weights_digest`` by path, recomputed when the file changes."""
+
+    def __init__(self):
+        self._seen = {}
+
+    def __call__(self, ckpt: str) -> str:
+        key = (osp.abspath(ckpt), osp.getmtime(ckpt), osp.getsize(ckpt))
+        if key not in self._seen:
+            self._seen[key] = weights_digest(ckpt)
+        return self._seen[key]
+
+
+digest_of = _DigestCache()
+
+
+def provenance() -> dict:
+    """When and from which commit (``-dirty``: with uncommitted changes)."""
+    try:
+        commit = subprocess.run(
+            ['git', 'describe', '--always', '--dirty', '--abbrev=12'],
+            cwd=tool_runs.ROOT,
+            capture_output=True,
+            text=True,
+            check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = 'unknown'
+    return dict(
+        date=datetime.datetime.now(datetime.timezone.utc).strftime(
+            '%Y-%m-%d %H:%M UTC'),
+        commit=commit)
+
+
+def train_inputs(config: str, seed: Optional[int], options: list,
+                 teacher_sha256: Optional[str]) -> dict:
+    """What a training run's result depends on. ``options`` without the
+    teacher's checkpoint path (machine-specific): its weights digest
+    stands for it. A test-only row's ``seed`` is None."""
+    return dict(
+        config=config,
+        config_sha256=tool_runs.config_digest(config),
+        seed=seed,
+        options=list(options),
+        teacher_sha256=teacher_sha256)
+
+
+def test_inputs(config: str, options: list) -> dict:
+    """What a test's result depends on besides the weights tested."""
+    return dict(
+        config=config,
+        config_sha256=tool_runs.config_digest(config),
+        options=list(options))
+
+
+class RecordBook:
+    """The records of one benchmark spec, in a folder.
+
+    Args:
+        root (str): The folder, e.g. ``docs/benchmark_records/<spec>``.
+    """
+
+    def __init__(self, root: str):
+        self.root = root
+
+    def path(self, row: str, seed: Optional[int]) -> str:
+        if seed is None:
+            return osp.join(self.root, f'{row}.json')
+        return osp.join(self.root, f'seed{seed}', f'{row}.json')
+
+    def load(self, row: str, seed: Optional[int]) -> Optional[dict]:
+        path = self.path(row, seed)
+        if not osp.isfile(path):
+            return None
+        with open(path) as f:
+            try:
+                return json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f'benchmark record {path} is not valid '
+                                 f'JSON ({e}); delete it to run again') from e
+
+    def usable(self, row: str, seed: Optional[int], train: dict,
+               tests: dict) -> Optional[dict]:
+        """The record of ``row``/``seed`` if it was made from exactly these
+        training inputs and holds a test of every split in ``tests``
+        (``{split: test_inputs}``) made from the same inputs; else None."""
+        record = self.load(row, seed)
+        if record is None or record.get('train') != train:
+            return None
+        recorded = record.get('tests', {})
+        for split, inputs in tests.items():
+            if split not in recorded or \
+                    recorded[split].get('inputs') != inputs:
+                return None
+        return record
+
+    def save(self, row: str, seed: Optional[int], train: dict,
+             weights_sha256: str, tests: dict, curves: dict) -> str:
+        """Write the record of a finished run; return its path.
+
+        ``tests``: ``{split: (test_inputs, metrics)}``. The tests of other
+        splits in an existing record of the same training and weights are
+        kept.
+        """
+        old = self.load(row, seed) or {}
+        kept = {}
+        if old.get('train') == train and \
+                old.get('weights_sha256') == weights_sha256:
+            kept = old.get('tests', {})
+        kept.update({
+            split: dict(inputs=inputs, metrics=metrics)
+            for split, (inputs, metrics) in tests.items()
+        })
+        record = dict(
+            row=row,
+            seed=seed,
+            train=train,
+            weights_sha256=weights_sha256,
+            tests=kept,
+            curves={
+                key: {str(x): v
+                      for x, v in sorted(curve.items())}
+                for key, curve in curves.items()
+            },
+            made=provenance())
+        if old.get('train') == train and \
+                old.get('weights_sha256') == weights_sha256 and \
+                old.get('tests') == kept and \
+                old.get('curves') == record['curves']:
+            return self.path(row, seed)  # unchanged: keep its date
+        path = self.path(row, seed)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+            f.write('\n')
+        return path
+
+
+def record_curves(record: dict) -> dict:
+    """A record's curves as ``{key: {iteration: value}}``."""
+    return {
+        key: {int(x): v
+              for x, v in curve.items()}
+        for key, curve in record.get('curves', {}).items()
+    }
