@@ -32,7 +32,9 @@ SPEC = BenchmarkSpec(
     ],
     seeds=[0, 1],
     metrics=[Metric('mIoU')],
-    splits=dict(val=Split(), heldout=Split(options=['held=1'])),
+    splits=dict(
+        val=Split(prepare=[('{tmp}/data.txt', ['python', 'make.py'])]),
+        heldout=Split(options=['held=1'])),
     gate=Gate('mIoU', trivial=10.0, margin=5.0))
 '''
 VAL = dict(teacher=70, student=20, kd=25, kd2=30)
@@ -75,12 +77,13 @@ def first(tmp_path, monkeypatch):
     """The spec and its records dir after a full run on a first machine,
     with that run's result."""
     spec = write_spec(tmp_path, SPEC)
+    (tmp_path / 'data.txt').write_text('scenes')  # what make.py made
     records = str(tmp_path / 'records')
     result = Machine(tmp_path, 'first', monkeypatch).bench(spec, records)
     return spec, records, result
 
 
-def test_every_finished_run_is_recorded(first):
+def test_every_finished_run_is_recorded(tmp_path, first):
     spec, records, result = first
     found = sorted(
         osp.relpath(osp.join(d, f), records)
@@ -100,6 +103,10 @@ def test_every_finished_run_is_recorded(first):
     assert record['tests']['heldout']['metrics']['mIoU'] == 16
     assert record['tests']['heldout']['inputs']['options'] == ['held=1']
     assert record['curves']['mIoU'] == {'2': 13.0, '4': 26.0}
+    assert record['data'] == {
+        str(tmp_path / 'data.txt'):
+        hashlib.sha256(b'scenes').hexdigest()
+    }
     assert {'date', 'commit'} <= set(record['made'])
     with open(osp.join(records, 'teacher_other.json')) as f:
         other = json.load(f)
@@ -174,7 +181,8 @@ def test_a_missing_test_only_record_tests_the_retrained_teacher(
     ]
 
 
-@pytest.mark.parametrize('change', ['config', 'cfg-options', 'split'])
+@pytest.mark.parametrize('change',
+                         ['config', 'cfg-options', 'split', 'data'])
 def test_records_of_other_inputs_are_not_used(tmp_path, monkeypatch, first,
                                               change):
     spec, records, _ = first
@@ -185,6 +193,8 @@ def test_records_of_other_inputs_are_not_used(tmp_path, monkeypatch, first,
         config.write_text(config.read_text() + 'lr = 0.5\n')
     elif change == 'cfg-options':
         args = ['--cfg-options', 'lr=0.5']
+    elif change == 'data':  # the prepare step made other data here
+        (tmp_path / 'data.txt').write_text('other scenes')
     else:
         with open(spec) as f:
             text = f.read()
@@ -232,6 +242,13 @@ def test_weights_digest_sees_the_weights_not_the_metadata(tmp_path):
     digest = benchmark_records.weights_digest
     assert digest(one) == digest(two)
     assert digest(one) != digest(three)
+    assert benchmark_records.data_digest(one) == digest(one)
+    # a .pth of embeddings: names and values count
+    embeddings = str(tmp_path / 'embeddings.pth')
+    torch.save(dict(names=['0', '1'], embeddings=torch.eye(2)), embeddings)
+    first = benchmark_records.data_digest(embeddings)
+    torch.save(dict(names=['1', '0'], embeddings=torch.eye(2)), embeddings)
+    assert benchmark_records.data_digest(embeddings) != first
 
 
 def test_a_broken_record_names_its_file(tmp_path):

@@ -762,6 +762,16 @@ def _record_inputs(plan: Plan, row: Row, seed: Optional[int],
     return train, tests
 
 
+def _data_digests(plan: Plan) -> Dict[str, str]:
+    """``{path: data_digest}`` of the files the prepare steps of the splits
+    run make: a record counts only with the same data."""
+    return {
+        path: benchmark_records.data_digest(osp.join(tool_runs.ROOT, path))
+        for split in plan.splits for path, _ in plan.spec.splits[split].prepare
+        if osp.isfile(osp.join(tool_runs.ROOT, path))
+    }
+
+
 def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
     """``{(row name, seed): record}`` of the runs whose numbers come from
     their records: no finished checkpoint in the work dir, a record made
@@ -771,6 +781,7 @@ def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
     book = plan.records
     if book is None:
         return {}
+    data = _data_digests(plan)
     digests, usable, local = {}, {}, set()
     for row, seed in steps:
         key = (row.name, seed)
@@ -787,9 +798,9 @@ def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
             continue
         if source is not None and source_sha is None:
             continue  # its teacher / checkpoint is trained anew
-        record = book.usable(row.name, seed,
-                             *_record_inputs(plan, row, seed, options,
-                                             source_sha))
+        record = book.usable(
+            row.name, seed,
+            *_record_inputs(plan, row, seed, options, source_sha), data)
         if record is not None:
             usable[key] = record
             digests[key] = (
@@ -816,6 +827,7 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
     steps = _steps(plan)
     recorded = _plan_records(plan, steps)
     book = plan.records
+    data = _data_digests(plan) if book is not None else {}
     curve_keys = [plan.curve_metric.key
                   ] + ([plan.spec.loss_key] if plan.spec.loss_key else [])
     for row, seed in steps:
@@ -840,8 +852,8 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
             # the source may have been trained again with other weights
             record = book.usable(
                 row.name, seed,
-                *_record_inputs(plan, row, seed, options,
-                                source_run and source_run['sha256']))
+                *_record_inputs(plan, row, seed, options, source_run
+                                and source_run['sha256']), data)
         if record is not None:
             path = book.path(row.name, seed)
             if dry_run:
@@ -906,7 +918,7 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
                 row.name, seed, train, sha256, {
                     split: (tests[split], run['splits'][split])
                     for split in plan.splits
-                }, run['curves'])
+                }, run['curves'], data)
             print(f'  recorded: {osp.relpath(path, tool_runs.ROOT)}')
     return runs
 

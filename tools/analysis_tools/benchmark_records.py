@@ -5,8 +5,10 @@ A benchmark on CPU can outlast the machine it started on: work dirs (and
 their checkpoints) are not committed. ``benchmark.py --records`` writes one
 small JSON file per finished run (row and seed): what went in (config path,
 SHA-256 of the resolved config, seed, overrides, the teacher's weights
-digest), what came out (the weights digest, the metrics of every test
-split, the val and loss curves) and where (date, git commit). A later
+digest), the digests of the data files the splits' prepare steps made (a teacher
+side trained there, generated scenes), what came out (the weights digest,
+the metrics of every test split, the val and loss curves) and where (date,
+git commit). A later
 ``--records`` run on any machine takes a run's numbers from its record
 instead of training it when every input matches and no run still to train
 needs its checkpoint (a teacher is trained again then, and its students'
@@ -26,22 +28,58 @@ from typing import Optional
 import tool_runs
 
 
+def _hash_into(sha, obj) -> None:
+    """Feed ``obj`` (tensors, arrays, dicts in key order, sequences, plain
+    values) into ``sha``."""
+    import numpy as np
+    import torch
+    if torch.is_tensor(obj):
+        obj = obj.detach().cpu().contiguous()
+        sha.update(f'tensor:{obj.dtype}:{tuple(obj.shape)}:'.encode())
+        if obj.numel():
+            sha.update(obj.view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, np.ndarray):
+        sha.update(f'array:{obj.dtype}:{obj.shape}:'.encode())
+        sha.update(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, dict):
+        sha.update(b'dict{')
+        for key in sorted(obj, key=repr):
+            sha.update(repr(key).encode() + b':')
+            _hash_into(sha, obj[key])
+        sha.update(b'}')
+    elif isinstance(obj, (list, tuple)):
+        sha.update(b'seq[')
+        for item in obj:
+            _hash_into(sha, item)
+        sha.update(b']')
+    else:
+        sha.update(repr(obj).encode())
+
+
 def weights_digest(ckpt: str) -> str:
     """SHA-256 of a checkpoint's ``state_dict`` (names, dtypes, shapes and
-    values, in name order): equal weights give equal digests, whatever the
-    checkpoint's metadata (times, paths) or optimizer state."""
+    values): equal weights give equal digests, whatever the checkpoint's
+    metadata (times, paths) or optimizer state. A ``.pth`` file without a
+    ``state_dict`` (e.g. text embeddings) is digested whole."""
     import torch
     state = torch.load(ckpt, map_location='cpu', weights_only=False)
-    state = state.get('state_dict', state)
+    if isinstance(state, dict) and 'state_dict' in state:
+        state = state['state_dict']
     sha = hashlib.sha256()
-    for name in sorted(state):
-        tensor = state[name]
-        if not torch.is_tensor(tensor):
-            continue
-        tensor = tensor.detach().cpu().contiguous()
-        sha.update(f'{name}:{tensor.dtype}:{tuple(tensor.shape)}'.encode())
-        sha.update(tensor.view(torch.uint8).numpy().tobytes()
-                   if tensor.numel() else b'')
+    _hash_into(sha, state)
+    return sha.hexdigest()
+
+
+def data_digest(path: str) -> str:
+    """SHA-256 of a data file a split's prepare step made: a ``.pth`` by
+    its content (:func:`weights_digest`: a checkpoint's saving time does
+    not count), any other file by its bytes."""
+    if path.endswith('.pth'):
+        return weights_digest(path)
+    sha = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            sha.update(block)
     return sha.hexdigest()
 
 
@@ -125,13 +163,18 @@ class RecordBook:
                 raise ValueError(f'benchmark record {path} is not valid '
                                  f'JSON ({e}); delete it to run again') from e
 
-    def usable(self, row: str, seed: Optional[int], train: dict,
-               tests: dict) -> Optional[dict]:
+    def usable(self, row: str, seed: Optional[int], train: dict, tests: dict,
+               data: dict) -> Optional[dict]:
         """The record of ``row``/``seed`` if it was made from exactly these
-        training inputs and holds a test of every split in ``tests``
-        (``{split: test_inputs}``) made from the same inputs; else None."""
+        training inputs, with these data files (``{path: data_digest}``:
+        the record must have each with that digest) and holds a test of
+        every split in ``tests`` (``{split: test_inputs}``) made from the
+        same inputs; else None."""
         record = self.load(row, seed)
         if record is None or record.get('train') != train:
+            return None
+        recorded_data = record.get('data', {})
+        if any(recorded_data.get(p) != d for p, d in data.items()):
             return None
         recorded = record.get('tests', {})
         for split, inputs in tests.items():
@@ -141,18 +184,21 @@ class RecordBook:
         return record
 
     def save(self, row: str, seed: Optional[int], train: dict,
-             weights_sha256: str, tests: dict, curves: dict) -> str:
+             weights_sha256: str, tests: dict, curves: dict,
+             data: dict) -> str:
         """Write the record of a finished run; return its path.
 
-        ``tests``: ``{split: (test_inputs, metrics)}``. The tests of other
-        splits in an existing record of the same training and weights are
-        kept.
+        ``tests``: ``{split: (test_inputs, metrics)}``; ``data``: ``{path:
+        data_digest}`` of the data files it used. The tests of other splits
+        (and their data files) in an existing record of the same training
+        and weights are kept.
         """
         old = self.load(row, seed) or {}
-        kept = {}
+        kept, kept_data = {}, {}
         if old.get('train') == train and \
                 old.get('weights_sha256') == weights_sha256:
-            kept = old.get('tests', {})
+            kept, kept_data = old.get('tests', {}), old.get('data', {})
+        kept_data = dict(kept_data, **data)
         kept.update({
             split: dict(inputs=inputs, metrics=metrics)
             for split, (inputs, metrics) in tests.items()
@@ -163,6 +209,7 @@ class RecordBook:
             train=train,
             weights_sha256=weights_sha256,
             tests=kept,
+            data=kept_data,
             curves={
                 key: {str(x): v
                       for x, v in sorted(curve.items())}
@@ -172,6 +219,7 @@ class RecordBook:
         if old.get('train') == train and \
                 old.get('weights_sha256') == weights_sha256 and \
                 old.get('tests') == kept and \
+                old.get('data') == kept_data and \
                 old.get('curves') == record['curves']:
             return self.path(row, seed)  # unchanged: keep its date
         path = self.path(row, seed)
