@@ -1,6 +1,7 @@
 # Copyright (c) mmkd contributors. All rights reserved.
 """SimScenes physics: rays, occlusion, LiDAR points on the boxes, cameras
 that agree with the LiDAR."""
+import os
 import os.path as osp
 
 import numpy as np
@@ -259,7 +260,11 @@ def test_bad_roots_and_info_files(tiny_root, tmp_path):
 
 def test_converter_tool_on_a_relative_root(tmp_path, monkeypatch):
     """The entry point, as a user runs it: a dataroot relative to the
-    working directory (mmdet3d's update step changes directory)."""
+    working directory (mmdet3d's update step changes directory). Run again
+    from another folder it writes the same files byte for byte: benchmark
+    records count on generated data being the same on every machine (the
+    infos hold the root's last two folders in sweep paths, so the same
+    relative root)."""
     import runpy
     import sys
     tool = osp.join(osp.dirname(__file__), '..', '..', 'tools',
@@ -271,6 +276,23 @@ def test_converter_tool_on_a_relative_root(tmp_path, monkeypatch):
     infos = mmengine.load('data/sim/simscenes_infos_val.pkl')
     assert len(infos['data_list']) == 3
     assert infos['data_list'][0]['scene_name'] == 'scene-0103'
+
+    again = tmp_path / 'again'
+    again.mkdir()
+    monkeypatch.chdir(again)
+    runpy.run_path(tool, run_name='__main__')
+
+    def files(root):
+        return sorted(
+            osp.relpath(osp.join(d, f), root) for d, _, names in os.walk(root)
+            for f in names)
+
+    first = str(tmp_path / 'data' / 'sim')
+    assert files('data/sim') == files(first)
+    for name in files(first):
+        with open(osp.join('data/sim', name), 'rb') as a, \
+                open(osp.join(first, name), 'rb') as b:
+            assert a.read() == b.read(), name
 
 
 def test_add_sequence_fields_to_existing_infos(tiny_root, tmp_path,
