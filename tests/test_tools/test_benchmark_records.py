@@ -259,3 +259,34 @@ def test_a_broken_record_names_its_file(tmp_path):
         f.write('{"row": ')
     with pytest.raises(ValueError, match=r'seed1/kd\.json is not valid JSON'):
         book.load('kd', 1)
+
+
+def test_a_run_locked_by_another_process_is_waited_for(tmp_path):
+    """Two harness processes on one work dir: the second waits while the
+    first holds a run, then takes it (here: once the holder exits); a lock
+    left by a killed process is taken over at once."""
+    import subprocess
+    import threading
+    import time
+    run_dir = str(tmp_path / 'seed3' / 'baseline')
+    os.makedirs(run_dir)
+    lock = osp.join(run_dir, 'run.lock')
+    holder = subprocess.Popen([sys.executable, '-c', 'import time; '
+                               'time.sleep(1.5)'])
+    # reaped as soon as it exits, as another harness process would be
+    threading.Thread(target=holder.wait, daemon=True).start()
+    with open(lock, 'w') as f:
+        f.write(str(holder.pid))
+    start = time.time()
+    with tool_runs.RunLock(run_dir, poll=0.05):
+        waited = time.time() - start
+        with open(lock) as f:
+            assert int(f.read()) == os.getpid()
+    assert waited > 0.5
+    assert not osp.exists(lock)
+    # a dead process's lock
+    with open(lock, 'w') as f:
+        f.write(str(holder.pid))
+    start = time.time()
+    with tool_runs.RunLock(run_dir, poll=10):
+        assert time.time() - start < 5

@@ -47,6 +47,7 @@ A spec::
         gate=Gate('mIoU', trivial=constant_seg_score(), margin=5.0))
 """
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -815,6 +816,68 @@ def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
     return usable
 
 
+def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
+                    options: List[str], teacher_option: List[str],
+                    source_run: Optional[dict], data: Dict[str, str],
+                    dry_run: bool) -> dict:
+    """Train a run (unless finished) and test it on every split (unless
+    tested), record it with ``--records``; return the run (see
+    :func:`execute`)."""
+    book = plan.records
+    run_dir = plan.run_dir(row, seed)
+    curve_keys = [plan.curve_metric.key
+                  ] + ([plan.spec.loss_key] if plan.spec.loss_key else [])
+    if row.test_only:
+        ckpt = source_run['ckpt']
+    elif row.name in plan.ckpts:
+        ckpt = plan.ckpts[row.name]
+    elif dry_run:
+        ckpt = osp.join(run_dir,
+                        tool_runs.final_checkpoint(row.config, options))
+        done = 'reuse' if osp.isfile(ckpt) else 'train'
+        print(f'{done} {row.name} (seed '
+              f'{plan.spec.fixed_seed if seed is None else seed}): '
+              f'{row.config} -> {ckpt}')
+    else:
+        ckpt = tool_runs.train(
+            row.config, run_dir,
+            plan.spec.fixed_seed if seed is None else seed,
+            options + teacher_option)
+    sha256 = None
+    if book is not None and not dry_run:
+        sha256 = benchmark_records.digest_of(ckpt)
+    run = dict(
+        ckpt=ckpt, sha256=sha256, splits={}, curves={}, record=None)
+    if not row.test_only and not dry_run:
+        run['curves'] = {
+            key: tool_runs.read_curve(run_dir, key)
+            for key in curve_keys
+        }
+    if not row.report:
+        return run
+    for split in plan.splits:
+        out_dir = plan.test_dir(row, seed, split)
+        if dry_run:
+            print(f'  test on {split}: {out_dir}')
+            continue
+        metrics = tool_runs.test(
+            row.config, ckpt, out_dir, options + teacher_option +
+            plan.spec.splits[split].options)
+        _check_metrics(plan, metrics, row, split, out_dir)
+        run['splits'][split] = metrics
+    if book is not None and not dry_run:
+        train, tests = _record_inputs(
+            plan, row, seed, options,
+            source_run and source_run['sha256'])
+        path = book.save(
+            row.name, seed, train, sha256, {
+                split: (tests[split], run['splits'][split])
+                for split in plan.splits
+            }, run['curves'], data)
+        print(f'  recorded: {osp.relpath(path, tool_runs.ROOT)}')
+    return run
+
+
 def execute(plan: Plan, dry_run: bool = False) -> dict:
     """Train and test every run; return ``{row: {seed: run}}`` with a run
     ``dict(ckpt=..., sha256=..., splits={split: metrics}, curves=...,
@@ -828,8 +891,6 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
     recorded = _plan_records(plan, steps)
     book = plan.records
     data = _data_digests(plan) if book is not None else {}
-    curve_keys = [plan.curve_metric.key
-                  ] + ([plan.spec.loss_key] if plan.spec.loss_key else [])
     for row, seed in steps:
         run_dir = plan.run_dir(row, seed)
         options = row.options + plan.cfg_options
@@ -872,54 +933,12 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
                 record=osp.relpath(path, tool_runs.ROOT),
                 made=record['made'])
             continue
-        if row.test_only:
-            ckpt = source_run['ckpt']
-        elif row.name in plan.ckpts:
-            ckpt = plan.ckpts[row.name]
-        elif dry_run:
-            ckpt = osp.join(run_dir,
-                            tool_runs.final_checkpoint(row.config, options))
-            done = 'reuse' if osp.isfile(ckpt) else 'train'
-            print(f'{done} {row.name} (seed '
-                  f'{plan.spec.fixed_seed if seed is None else seed}): '
-                  f'{row.config} -> {ckpt}')
-        else:
-            ckpt = tool_runs.train(
-                row.config, run_dir,
-                plan.spec.fixed_seed if seed is None else seed,
-                options + teacher_option)
-        sha256 = None
-        if book is not None and not dry_run:
-            sha256 = benchmark_records.digest_of(ckpt)
-        run = runs[row.name][seed] = dict(
-            ckpt=ckpt, sha256=sha256, splits={}, curves={}, record=None)
-        if not row.test_only and not dry_run:
-            run['curves'] = {
-                key: tool_runs.read_curve(run_dir, key)
-                for key in curve_keys
-            }
-        if not row.report:
-            continue
-        for split in plan.splits:
-            out_dir = plan.test_dir(row, seed, split)
-            if dry_run:
-                print(f'  test on {split}: {out_dir}')
-                continue
-            metrics = tool_runs.test(
-                row.config, ckpt, out_dir, options + teacher_option +
-                plan.spec.splits[split].options)
-            _check_metrics(plan, metrics, row, split, out_dir)
-            run['splits'][split] = metrics
-        if book is not None and not dry_run:
-            train, tests = _record_inputs(
-                plan, row, seed, options,
-                source_run and source_run['sha256'])
-            path = book.save(
-                row.name, seed, train, sha256, {
-                    split: (tests[split], run['splits'][split])
-                    for split in plan.splits
-                }, run['curves'], data)
-            print(f'  recorded: {osp.relpath(path, tool_runs.ROOT)}')
+        # another harness process on this work dir may be running it
+        with (contextlib.nullcontext()
+              if dry_run else tool_runs.RunLock(run_dir)):
+            runs[row.name][seed] = _train_and_test(
+                plan, row, seed, options, teacher_option, source_run, data,
+                dry_run)
     return runs
 
 

@@ -95,6 +95,72 @@ def train(config, work_dir, seed, options, env=None):
     return ckpt
 
 
+class RunLock:
+    """Hold ``<work_dir>/run.lock`` while a run trains and is tested, so two
+    harness processes sharing a work dir (e.g. one per seed, one thread
+    each) never run the same run at once: the second waits, then finds it
+    finished and reuses it. A lock whose process is gone (killed) is taken
+    over.
+
+    Args:
+        work_dir (str): The run's folder.
+        poll (float): Seconds between checks while waiting. Defaults to 30.
+    """
+
+    def __init__(self, work_dir, poll=30.0):
+        self.path = osp.join(work_dir, 'run.lock')
+        self.poll = poll
+
+    def _holder(self):
+        """The pid holding the lock, if that process is alive."""
+        try:
+            with open(self.path) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, another user's
+        return pid
+
+    def __enter__(self):
+        os.makedirs(osp.dirname(self.path), exist_ok=True)
+        told = False
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is None:  # stale: its process died
+                    try:
+                        os.remove(self.path)
+                    except FileNotFoundError:
+                        pass
+                    continue
+                if holder == os.getpid():
+                    raise RuntimeError(f'{self.path} is already held by this '
+                                       'process')
+                if not told:
+                    print(f'waiting for process {holder}, which runs '
+                          f'{osp.dirname(self.path)}', flush=True)
+                    told = True
+                time.sleep(self.poll)
+                continue
+            with os.fdopen(fd, 'w') as f:
+                f.write(str(os.getpid()))
+            return self
+
+    def __exit__(self, *exc):
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        return False
+
+
 def config_digest(config):
     """SHA-256 of the config as resolved (its bases included): a test of
     an edited config, or of one whose base changed, is not the same test.
