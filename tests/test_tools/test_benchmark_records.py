@@ -229,7 +229,11 @@ def test_without_records_nothing_is_recorded_or_read(tmp_path, monkeypatch,
 
 
 def test_weights_digest_sees_the_weights_not_the_metadata(tmp_path):
-    weights = dict(w=torch.arange(6.).reshape(2, 3), b=torch.zeros(2))
+    weights = dict(
+        w=torch.arange(6.).reshape(2, 3),
+        b=torch.zeros(2),
+        num_batches_tracked=torch.tensor(3),  # a 0-d buffer
+        half=torch.ones(2, dtype=torch.bfloat16))
     one, two, three = (str(tmp_path / f'{n}.pth') for n in 'abc')
     torch.save(dict(state_dict=weights, meta=dict(time='1')), one)
     torch.save(

@@ -37,7 +37,7 @@ def _hash_into(sha, obj) -> None:
         obj = obj.detach().cpu().contiguous()
         sha.update(f'tensor:{obj.dtype}:{tuple(obj.shape)}:'.encode())
         if obj.numel():
-            sha.update(obj.view(torch.uint8).numpy().tobytes())
+            sha.update(obj.reshape(-1).view(torch.uint8).numpy().tobytes())
     elif isinstance(obj, np.ndarray):
         sha.update(f'array:{obj.dtype}:{obj.shape}:'.encode())
         sha.update(np.ascontiguousarray(obj).tobytes())
