@@ -15,6 +15,7 @@ class FakeTools:
 
     def __init__(self, work_dir, score):
         self.work_dir, self.score, self.calls = str(work_dir), score, []
+        self.envs = []  # each training's extra environment
 
     def __call__(self, cmd, log_file, env=None, append=False):
         options = (
@@ -25,6 +26,7 @@ class FakeTools:
             run = osp.relpath(work_dir, self.work_dir)
             seed = int(options[0].split('=')[1])
             self.calls.append(('train', run, seed, options[1:]))
+            self.envs.append(env)
             ckpt = osp.join(work_dir, 'iter_4.pth')
             with open(ckpt, 'w') as f:
                 f.write('weights')

@@ -319,7 +319,7 @@ def test_bpkd_spec_aggregates_seeds(tmp_path, monkeypatch):
     it, paired per seed."""
     trained = []
 
-    def fake_train(config, work_dir, seed, options):
+    def fake_train(config, work_dir, seed, options, env=None):
         trained.append((osp.relpath(work_dir, tmp_path), seed, tuple(options)))
         return osp.join(work_dir, 'iter_2000.pth')
 
@@ -389,7 +389,7 @@ def test_unidistill_spec_tests_on_the_heldout_root(tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, 'load_spec', lambda _: (name, '', spec))
     trained, tested = [], []
 
-    def fake_train(config, work_dir, seed, options):
+    def fake_train(config, work_dir, seed, options, env=None):
         trained.append((osp.relpath(work_dir, tmp_path), seed, options))
         return osp.join(work_dir, 'epoch_20.pth')
 
@@ -872,7 +872,7 @@ def test_xray_spec_shares_the_teacher_and_patches_the_heldout_root(
         with open(made, 'w') as f:
             f.write('infos')
 
-    def fake_train(config, work_dir, seed, options):
+    def fake_train(config, work_dir, seed, options, env=None):
         calls.append(('train', osp.relpath(work_dir, tmp_path), seed,
                       options))
         return osp.join(work_dir, 'epoch_20.pth')
@@ -1072,7 +1072,7 @@ def test_oadp_spec_makes_the_teacher_side_first(tmp_path, monkeypatch):
         os.makedirs(osp.dirname(made), exist_ok=True)
         open(made, 'w').close()
 
-    def fake_train(config, work_dir, seed, options):
+    def fake_train(config, work_dir, seed, options, env=None):
         calls.append(('train', osp.relpath(work_dir, tmp_path), options))
         return osp.join(work_dir, 'iter_2000.pth')
 

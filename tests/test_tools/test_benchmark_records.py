@@ -79,7 +79,9 @@ def first(tmp_path, monkeypatch):
     spec = write_spec(tmp_path, SPEC)
     (tmp_path / 'data.txt').write_text('scenes')  # what make.py made
     records = str(tmp_path / 'records')
-    result = Machine(tmp_path, 'first', monkeypatch).bench(spec, records)
+    with monkeypatch.context() as m:
+        m.setenv('OMP_NUM_THREADS', '2')
+        result = Machine(tmp_path, 'first', monkeypatch).bench(spec, records)
     return spec, records, result
 
 
@@ -108,6 +110,7 @@ def test_every_finished_run_is_recorded(tmp_path, first):
         hashlib.sha256(b'scenes').hexdigest()
     }
     assert {'date', 'commit'} <= set(record['made'])
+    assert record['made']['omp_num_threads'] == ['2']
     with open(osp.join(records, 'teacher_other.json')) as f:
         other = json.load(f)
     assert other['train'] == dict(
@@ -139,6 +142,8 @@ def test_a_missing_record_trains_its_run_and_the_teacher_it_needs(
     again = second.bench(spec, records)
     assert second.tools.trained() == [('teacher', 0),
                                       (osp.join('seed1', 'kd'), 1)]
+    # the teacher, trained again to reproduce its record, with its threads
+    assert second.tools.envs == [dict(OMP_NUM_THREADS='2'), None]
     # the retrained teacher has the recorded weights: its test-only row and
     # the other students stay recorded
     assert sorted(again['rows']['kd2']['records']) == ['0', '1']

@@ -839,10 +839,20 @@ def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
               f'{plan.spec.fixed_seed if seed is None else seed}): '
               f'{row.config} -> {ckpt}')
     else:
+        env = None
+        if book is not None:
+            # trained again for a run still to do: as its record was made
+            env = benchmark_records.reproducing_env(
+                book.load(row.name, seed),
+                _record_inputs(plan, row, seed, options, source_run
+                               and source_run['sha256'])[0])
+            if env:
+                print(f'{row.name}: OMP_NUM_THREADS={env["OMP_NUM_THREADS"]}'
+                      ' as in its record', flush=True)
         ckpt = tool_runs.train(
             row.config, run_dir,
             plan.spec.fixed_seed if seed is None else seed,
-            options + teacher_option)
+            options + teacher_option, env)
     sha256 = None
     if book is not None and not dry_run:
         sha256 = benchmark_records.digest_of(ckpt)
@@ -873,7 +883,8 @@ def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
             row.name, seed, train, sha256, {
                 split: (tests[split], run['splits'][split])
                 for split in plan.splits
-            }, run['curves'], data)
+            }, run['curves'], data,
+            None if row.test_only else tool_runs.read_threads(run_dir))
         print(f'  recorded: {osp.relpath(path, tool_runs.ROOT)}')
     return run
 

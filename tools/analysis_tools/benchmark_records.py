@@ -11,8 +11,10 @@ the metrics of every test split, the val and loss curves) and where (date,
 git commit). A later
 ``--records`` run on any machine takes a run's numbers from its record
 instead of training it when every input matches and no run still to train
-needs its checkpoint (a teacher is trained again then, and its students'
-records count only if it comes out with the recorded weights).
+needs its checkpoint (a teacher is trained again then, with its record's
+``OMP_NUM_THREADS``, and its students' records count only if it comes out
+with the recorded weights: a CPU training repeats bit for bit with the
+same thread count on the same kind of machine).
 
 Layout: ``<dir>/<row>.json`` (rows trained once) and
 ``<dir>/seed<S>/<row>.json``.
@@ -184,14 +186,16 @@ class RecordBook:
         return record
 
     def save(self, row: str, seed: Optional[int], train: dict,
-             weights_sha256: str, tests: dict, curves: dict,
-             data: dict) -> str:
+             weights_sha256: str, tests: dict, curves: dict, data: dict,
+             threads: Optional[list] = None) -> str:
         """Write the record of a finished run; return its path.
 
         ``tests``: ``{split: (test_inputs, metrics)}``; ``data``: ``{path:
-        data_digest}`` of the data files it used. The tests of other splits
-        (and their data files) in an existing record of the same training
-        and weights are kept.
+        data_digest}`` of the data files it used; ``threads``: the
+        ``OMP_NUM_THREADS`` of each start of its training
+        (``tool_runs.read_threads``). The tests of other splits (and their
+        data files) in an existing record of the same training and weights
+        are kept.
         """
         old = self.load(row, seed) or {}
         kept, kept_data = {}, {}
@@ -215,12 +219,13 @@ class RecordBook:
                       for x, v in sorted(curve.items())}
                 for key, curve in curves.items()
             },
-            made=provenance())
+            made=dict(provenance(), omp_num_threads=threads))
         if old.get('train') == train and \
                 old.get('weights_sha256') == weights_sha256 and \
                 old.get('tests') == kept and \
                 old.get('data') == kept_data and \
-                old.get('curves') == record['curves']:
+                old.get('curves') == record['curves'] and \
+                old.get('made', {}).get('omp_num_threads') == threads:
             return self.path(row, seed)  # unchanged: keep its date
         path = self.path(row, seed)
         os.makedirs(osp.dirname(path), exist_ok=True)
@@ -237,3 +242,15 @@ def record_curves(record: dict) -> dict:
               for x, v in curve.items()}
         for key, curve in record.get('curves', {}).items()
     }
+
+
+def reproducing_env(record: Optional[dict], train: dict) -> Optional[dict]:
+    """The environment that trains a recorded run again as it was: its
+    ``OMP_NUM_THREADS`` when the record is of the same training inputs and
+    every start of it had one count; else None (nothing set)."""
+    if record is None or record.get('train') != train:
+        return None
+    threads = record.get('made', {}).get('omp_num_threads') or []
+    if len(set(threads)) != 1 or threads[0] is None:
+        return None
+    return dict(OMP_NUM_THREADS=threads[0])

@@ -77,6 +77,11 @@ def train(config, work_dir, seed, options, env=None):
     makes the result the uninterrupted run's), its log appended to.
 
     ``env``: variables set for the training process (see :func:`run`).
+
+    Each start's ``OMP_NUM_THREADS`` (null: unset) is appended to
+    ``<work_dir>/train_threads.json``: CPU kernels sum in another order
+    with another thread count, so only a run with the same count
+    reproduces a checkpoint bit for bit.
     """
     ckpt = osp.join(work_dir, final_checkpoint(config, options))
     if osp.isfile(ckpt):
@@ -88,11 +93,21 @@ def train(config, work_dir, seed, options, env=None):
     if resume:
         print(f'resuming {work_dir}')
         cmd.append('--resume')
+    threads = dict(os.environ, **(env or {})).get('OMP_NUM_THREADS')
+    starts = (read_threads(work_dir) or []) if resume else []
+    with open(osp.join(work_dir, 'train_threads.json'), 'w') as f:
+        json.dump(starts + [threads], f)
     run(cmd + ['--cfg-options', f'randomness.seed={seed}', *options],
         osp.join(work_dir, 'train.log'),
         env,
         append=resume)
     return ckpt
+
+
+def read_threads(work_dir):
+    """The ``OMP_NUM_THREADS`` of each start of a training run (see
+    :func:`train`), or None if it was not recorded."""
+    return _read_json(osp.join(work_dir, 'train_threads.json'))
 
 
 class RunLock:
