@@ -840,7 +840,9 @@ def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
               f'{row.config} -> {ckpt}')
     else:
         env = None
-        if book is not None:
+        final = osp.join(run_dir,
+                         tool_runs.final_checkpoint(row.config, options))
+        if book is not None and not osp.isfile(final):
             # trained again for a run still to do: as its record was made
             env = benchmark_records.reproducing_env(
                 book.load(row.name, seed),
