@@ -15,7 +15,7 @@ Nothing is tuned: every row takes the DP student's recipe (the DigitScenes
 detector's) unchanged. Val and a held-out OV DigitScenes of new canvases
 (generator seed 100, made and split on first use).
 
-    python tools/analysis_tools/benchmark.py oadp_ov-digit-scenes
+    python tools/analysis_tools/benchmark.py oadp_ov-digit-scenes --records
 """
 from benchmark import BenchmarkSpec, Gate, Metric, Row, Split
 

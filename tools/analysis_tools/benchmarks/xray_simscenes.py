@@ -14,7 +14,7 @@ docs/methods/xray.md). Val and a held-out SimScenes of new scenes
 made by the splits' prepare steps when missing (``data/simscenes`` and
 its Object-Complete frames, as the README's commands make them):
 
-    python tools/analysis_tools/benchmark.py xray_simscenes
+    python tools/analysis_tools/benchmark.py xray_simscenes --records
 """
 from benchmark import BenchmarkSpec, Gate, Metric, Row, Split
 
