@@ -299,3 +299,19 @@ def test_a_run_locked_by_another_process_is_waited_for(tmp_path):
     start = time.time()
     with tool_runs.RunLock(run_dir, poll=10):
         assert time.time() - start < 5
+
+
+def test_a_checkpoint_given_with_ckpt_is_not_recorded(tmp_path, monkeypatch):
+    """``--ckpt teacher=PATH`` was not trained from the row's inputs: no
+    record claims it was; its students record its weights digest."""
+    spec = write_spec(tmp_path, SPEC)
+    (tmp_path / 'data.txt').write_text('scenes')
+    given = tmp_path / 'given.pth'
+    given.write_text('outside weights')
+    records = str(tmp_path / 'records')
+    machine = Machine(tmp_path, 'first', monkeypatch)
+    machine.bench(spec, records, '--ckpt', f'teacher={given}')
+    assert not osp.exists(osp.join(records, 'teacher.json'))
+    with open(osp.join(records, 'seed0', 'kd.json')) as f:
+        assert json.load(f)['train']['teacher_sha256'] == machine.digest(
+            str(given))

@@ -17,13 +17,14 @@ paired deltas against the row's baseline, the gate; per split the spec's
 ``comparisons``, paired deltas of one row against another),
 ``benchmark.md`` (the same as markdown tables) and ``curves.png`` (val
 metric, and the task loss if the spec names one, over iterations: mean over
-seeds, min-max band). With ``--records``, every finished run is also
-recorded in the repository (``docs/benchmark_records/<spec>/``), and a run
-with no checkpoint in the work dir takes its numbers from its record when
-its inputs match, so a benchmark can be finished over several machines
-(``benchmark_records.py``; the report lists the runs taken from records). Runs go to ``<work-dir>/seed<S>/<row>`` (rows trained
-per seed) or ``<work-dir>/<row>`` (rows trained once); the tests of a split
-other than ``val`` to ``<run>/<split>``.
+seeds, min-max band). Runs go to ``<work-dir>/seed<S>/<row>`` (rows
+trained per seed) or ``<work-dir>/<row>`` (rows trained once); the tests of
+a split other than ``val`` to ``<run>/<split>``. With ``--records``, every
+finished run is also recorded in the repository
+(``docs/benchmark_records/<spec>/``), and a run with no checkpoint in the
+work dir takes its numbers from its record when its inputs match, so a
+benchmark can be finished over several machines (``benchmark_records.py``;
+the report lists the runs taken from records).
 
 Example:
     python tools/analysis_tools/benchmark.py bpkd_digit-scenes --seeds 0 1 2
@@ -723,14 +724,14 @@ def _steps(plan: Plan) -> List[Tuple[Row, Optional[int]]]:
                                             for row in per_seed]
 
 
-def _source(plan: Plan, row: Row) -> Optional[str]:
+def _source(row: Row) -> Optional[str]:
     """The row whose checkpoint ``row`` needs: its teacher's, or, for a
     test-only row, the checkpoint it tests."""
     return row.checkpoint if row.test_only else row.teacher
 
 
 def _source_seed(plan: Plan, row: Row, seed: Optional[int]):
-    return seed if plan.per_seed(plan.row(_source(plan, row))) else None
+    return seed if plan.per_seed(plan.row(_source(row))) else None
 
 
 def _local_checkpoint(plan: Plan, row: Row, seed: Optional[int],
@@ -787,7 +788,7 @@ def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
     for row, seed in steps:
         key = (row.name, seed)
         options = row.options + plan.cfg_options
-        source = _source(plan, row)
+        source = _source(row)
         source_sha = None
         if source is not None:
             source_sha = digests.get((source, _source_seed(plan, row, seed)))
@@ -809,7 +810,7 @@ def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
     # a run to train or test needs its source's checkpoint, and so on up
     for row, seed in reversed(steps):
         key = (row.name, seed)
-        source = _source(plan, row)
+        source = _source(row)
         if key in local or key in usable or source is None:
             continue
         usable.pop((source, _source_seed(plan, row, seed)), None)
@@ -877,7 +878,8 @@ def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
             plan.spec.splits[split].options)
         _check_metrics(plan, metrics, row, split, out_dir)
         run['splits'][split] = metrics
-    if book is not None and not dry_run:
+    # a checkpoint given by --ckpt was not trained from the inputs
+    if book is not None and not dry_run and row.name not in plan.ckpts:
         train, tests = _record_inputs(
             plan, row, seed, options,
             source_run and source_run['sha256'])
@@ -907,7 +909,7 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
     for row, seed in steps:
         run_dir = plan.run_dir(row, seed)
         options = row.options + plan.cfg_options
-        source = _source(plan, row)
+        source = _source(row)
         source_run = None
         if source is not None:
             source_run = runs[source][_source_seed(plan, row, seed)]
