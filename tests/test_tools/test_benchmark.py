@@ -1109,3 +1109,78 @@ def test_oadp_spec_makes_the_teacher_side_first(tmp_path, monkeypatch):
     assert result['gate']['text']['passed']
     assert result['rows']['oadp']['results']['val'][novel]['delta'][
         'per_seed'] == pytest.approx({1: 12, 2: 12, 3: 12})
+
+
+class Overlap:
+    """Wraps fake tools: how many runs train at once, at most; a training
+    of ``fail`` raises after its siblings started."""
+
+    def __init__(self, tools, fail=None):
+        import threading
+        self.tools, self.fail = tools, fail
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def __call__(self, cmd, log_file, env=None, append=False):
+        import time
+        if cmd[1] != 'tools/train.py':
+            return self.tools(cmd, log_file, env, append)
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(0.2)
+            if self.fail and cmd[cmd.index('--work-dir') + 1].endswith(
+                    self.fail):
+                raise RuntimeError(f'command failed (1), see {log_file}')
+            return self.tools(cmd, log_file, env, append)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_jobs_train_runs_side_by_side_after_their_teacher(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    work_dir = tmp_path / 'work'
+    tools = FakeTools(work_dir, score)
+    overlap = Overlap(tools)
+    monkeypatch.setattr(tool_runs, 'run', overlap)
+    spec = write_spec(tmp_path, SPEC)
+    result = benchmark.main([spec, '--work-dir', str(work_dir), '--jobs', '2'])
+    assert overlap.most == 2
+    trained = tools.trained()
+    assert sorted(trained) == sorted([('teacher', 0)] + [
+        (osp.join(f'seed{s}', row), s) for s in (0, 1, 2, 7)
+        for row in ('student', 'kd', 'kd2')
+    ])
+    # every distilled student after the teacher it needs
+    assert all(
+        trained.index(('teacher', 0)) < trained.index(run) for run in trained
+        if run[0].endswith('kd') or run[0].endswith('kd2'))
+    # the same numbers as one run at a time
+    delta = result['rows']['kd']['results']['val']['mIoU']['delta']
+    assert delta['per_seed'] == {0: 5, 1: -1, 2: 6}
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    with open(work_dir / 'seed1' / 'kd' / 'train_threads.json') as f:
+        assert json.load(f) == [threads]
+
+
+def test_jobs_a_failed_run_lets_the_others_finish_then_raises(
+        tmp_path, monkeypatch):
+    work_dir = tmp_path / 'work'
+    tools = FakeTools(work_dir, score)
+    monkeypatch.setattr(tool_runs, 'run', Overlap(tools, fail='teacher'))
+    spec = write_spec(tmp_path, SPEC)
+    with pytest.raises(RuntimeError, match=r'teacher/train\.log'):
+        benchmark.main([spec, '--work-dir', str(work_dir), '--jobs', '2'])
+    # seed 0's student (no teacher needed) trained beside the teacher and
+    # was tested; nothing started after the failure
+    assert tools.trained() == [('seed0/student', 0)]
+    assert [c[1] for c in tools.calls if c[0] == 'test'
+            ] == ['seed0/student', 'seed0/student/heldout']
+
+
+def test_jobs_must_be_positive(tmp_path, fake):
+    with pytest.raises(ValueError, match='--jobs must be at least 1'):
+        benchmark.main([write_spec(tmp_path, SPEC), '--jobs', '0'])

@@ -48,6 +48,7 @@ A spec::
         gate=Gate('mIoU', trivial=constant_seg_score(), margin=5.0))
 """
 import argparse
+import concurrent.futures
 import contextlib
 import importlib.util
 import json
@@ -893,21 +894,30 @@ def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
     return run
 
 
-def execute(plan: Plan, dry_run: bool = False) -> dict:
+def execute(plan: Plan, dry_run: bool = False, jobs: int = 1) -> dict:
     """Train and test every run; return ``{row: {seed: run}}`` with a run
     ``dict(ckpt=..., sha256=..., splits={split: metrics}, curves=...,
     record=...)`` (seed None: a row's one run; ``ckpt`` None and
     ``record`` the record's path when its numbers come from its record,
     see ``benchmark_records``). A checkpoint is tested right after its
     training, so a metric the evaluator does not produce stops the
-    benchmark before the next training."""
+    benchmark before the next training.
+
+    ``jobs``: how many runs train (and are tested) at once; a run starts
+    once the run whose checkpoint it needs (its teacher, the checkpoint a
+    test-only row tests) is done, in the order of :func:`_steps` (with 1,
+    one after another in that order). A failed run lets the running ones
+    finish, starts no other and is raised.
+    """
     runs = {row.name: {} for row in plan.order}
     steps = _steps(plan)
     recorded = _plan_records(plan, steps)
     book = plan.records
     data = _data_digests(plan) if book is not None else {}
-    for row, seed in steps:
-        run_dir = plan.run_dir(row, seed)
+
+    def start(row, seed):
+        """The run of a step from its record, else a function that trains
+        and tests it."""
         options = row.options + plan.cfg_options
         source = _source(row)
         source_run = None
@@ -924,7 +934,7 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
                     teacher.config, teacher.options + plan.cfg_options))
             teacher_option = [f'{row.teacher_key}={teacher_ckpt}']
         record = recorded.get((row.name, seed))
-        if record is not None and book is not None:
+        if record is not None:
             # the source may have been trained again with other weights
             record = book.usable(
                 row.name, seed,
@@ -936,7 +946,7 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
                 print(f'record {row.name} (seed '
                       f'{plan.spec.fixed_seed if seed is None else seed}): '
                       f'{path} ({record["made"]["date"]})')
-            runs[row.name][seed] = dict(
+            return dict(
                 ckpt=None,
                 sha256=(source_run['sha256']
                         if row.test_only else record['weights_sha256']),
@@ -947,13 +957,54 @@ def execute(plan: Plan, dry_run: bool = False) -> dict:
                 curves=benchmark_records.record_curves(record),
                 record=osp.relpath(path, tool_runs.ROOT),
                 made=record['made'])
-            continue
-        # another harness process on this work dir may be running it
-        with (contextlib.nullcontext()
-              if dry_run else tool_runs.RunLock(run_dir)):
-            runs[row.name][seed] = _train_and_test(
-                plan, row, seed, options, teacher_option, source_run, data,
-                dry_run)
+
+        def work():
+            # another harness process on this work dir may be running it
+            with (contextlib.nullcontext() if dry_run else
+                  tool_runs.RunLock(plan.run_dir(row, seed))):
+                return _train_and_test(plan, row, seed, options,
+                                       teacher_option, source_run, data,
+                                       dry_run)
+
+        return work
+
+    def ready(row, seed):
+        source = _source(row)
+        return source is None or \
+            _source_seed(plan, row, seed) in runs[source]
+
+    pending, running, failure = list(steps), {}, None
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        while (pending and failure is None) or running:
+            for row, seed in list(pending):
+                if failure is not None or len(running) >= max(1, jobs):
+                    break
+                if not ready(row, seed):
+                    continue
+                pending.remove((row, seed))
+                run = start(row, seed)
+                if isinstance(run, dict):
+                    runs[row.name][seed] = run
+                elif jobs <= 1 or dry_run:
+                    runs[row.name][seed] = run()
+                else:
+                    running[pool.submit(run)] = (row, seed)
+            if not running:
+                if pending and failure is None and not any(
+                        ready(*step) for step in pending):
+                    raise RuntimeError('benchmark runs wait on each other: '
+                                       f'{[(r.name, s) for r, s in pending]}')
+                continue
+            done, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                row, seed = running.pop(future)
+                try:
+                    runs[row.name][seed] = future.result()
+                except Exception as e:  # noqa: B902 (raised below)
+                    failure = failure or e
+    if failure is not None:
+        raise failure
     return runs
 
 
@@ -1164,6 +1215,13 @@ def parse_args(argv=None):
         'without a checkpoint here from its record when its inputs match '
         '(see benchmark_records.py)')
     parser.add_argument(
+        '--jobs',
+        type=int,
+        default=1,
+        help='train (and test) this many runs at once, each as soon as the '
+        'run whose checkpoint it needs is done (default 1); without '
+        'OMP_NUM_THREADS set, each run gets cores / jobs threads')
+    parser.add_argument(
         '--dry-run',
         action='store_true',
         help='check the spec and print '
@@ -1176,6 +1234,8 @@ def main(argv=None):
     checks only, with ``--dry-run``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.jobs < 1:
+        raise ValueError(f'--jobs must be at least 1, got {args.jobs}')
     plan = make_plan(args)
     prepare_splits(plan, dry_run=args.dry_run)
     trivial = trivial_scores(plan)
@@ -1186,7 +1246,13 @@ def main(argv=None):
     if args.dry_run:
         execute(plan, dry_run=True)
         return dict(rows=[r.name for r in plan.rows], trivial=trivial)
-    runs = execute(plan)
+    if args.jobs > 1 and 'OMP_NUM_THREADS' not in os.environ:
+        # each run's tools share the cores (a run's thread count is part of
+        # what it computes: see benchmark_records)
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        os.environ['OMP_NUM_THREADS'] = str(threads)
+        print(f'--jobs {args.jobs}: OMP_NUM_THREADS={threads} for every run')
+    runs = execute(plan, jobs=args.jobs)
     result = dict(
         spec=plan.name,
         command=f'python {TOOL} {shlex.join(argv)}',
