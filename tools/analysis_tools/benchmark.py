@@ -775,15 +775,17 @@ def _data_digests(plan: Plan) -> Dict[str, str]:
     }
 
 
-def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
+def _plan_records(plan: Plan, steps) -> Tuple[dict, dict]:
     """``{(row name, seed): record}`` of the runs whose numbers come from
     their records: no finished checkpoint in the work dir, a record made
     from the same inputs (a teacher's weights as its local checkpoint or
     its record has them), and no run still to train or test needs their
-    checkpoint."""
+    checkpoint; and ``{(row name, seed): weights digest}`` expected of
+    every run that has a checkpoint here or a usable record (a run trained
+    again is expected to come out as recorded)."""
     book = plan.records
     if book is None:
-        return {}
+        return {}, {}
     data = _data_digests(plan)
     digests, usable, local = {}, {}, set()
     for row, seed in steps:
@@ -815,7 +817,7 @@ def _plan_records(plan: Plan, steps) -> Dict[tuple, dict]:
         if key in local or key in usable or source is None:
             continue
         usable.pop((source, _source_seed(plan, row, seed)), None)
-    return usable
+    return usable, digests
 
 
 def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
@@ -911,7 +913,7 @@ def execute(plan: Plan, dry_run: bool = False, jobs: int = 1) -> dict:
     """
     runs = {row.name: {} for row in plan.order}
     steps = _steps(plan)
-    recorded = _plan_records(plan, steps)
+    recorded, expected = _plan_records(plan, steps)
     book = plan.records
     data = _data_digests(plan) if book is not None else {}
 
@@ -987,6 +989,9 @@ def execute(plan: Plan, dry_run: bool = False, jobs: int = 1) -> dict:
                     runs[row.name][seed] = run
                 elif jobs <= 1 or dry_run:
                     runs[row.name][seed] = run()
+                    if dry_run:  # as if trained again as recorded
+                        runs[row.name][seed]['sha256'] = expected.get(
+                            (row.name, seed))
                 else:
                     running[pool.submit(run)] = (row, seed)
             if not running:
