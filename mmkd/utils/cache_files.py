@@ -132,6 +132,33 @@ def write_entry(path: str, entry) -> dict:
     return write_file(path, buffer.getvalue())
 
 
+#: ``meta.json`` fields that say where and when a build was written, not
+#: what it holds
+WRITTEN_FIELDS = ('entry_dir', 'path', 'mtime_ns')
+
+
+def content_digest(meta: dict) -> str:
+    """SHA-256 of what a cache holds: its metadata (entry sizes and hashes,
+    fingerprint, the input files' sizes and hashes, ...) without where and
+    when its build was written (:data:`WRITTEN_FIELDS`: the entry folder's
+    random name, input files' paths and modification times). Two builds of
+    the same entries from the same inputs, anywhere, have the same digest.
+    """
+
+    def content(value):
+        if isinstance(value, dict):
+            return {
+                k: content(v)
+                for k, v in value.items() if k not in WRITTEN_FIELDS
+            }
+        if isinstance(value, list):
+            return [content(v) for v in value]
+        return value
+
+    text = json.dumps(content(meta), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def commit_meta(root: str, meta: dict, entry_dir: str) -> None:
     """Write ``meta.json``, which makes the build in ``entry_dir`` the
     cache, and remove the entry folders of earlier builds (the folder's

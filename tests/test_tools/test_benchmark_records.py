@@ -315,3 +315,35 @@ def test_a_checkpoint_given_with_ckpt_is_not_recorded(tmp_path, monkeypatch):
     with open(osp.join(records, 'seed0', 'kd.json')) as f:
         assert json.load(f)['train']['teacher_sha256'] == machine.digest(
             str(given))
+
+
+def test_a_cache_meta_json_is_digested_by_its_content(tmp_path):
+    """A split's prepared teacher cache: its ``meta.json`` names a random
+    build folder and its inputs' modification times, which must not make
+    two equal builds differ."""
+    meta = dict(
+        kind='records',
+        entry_dir='entries-0123456789ab',
+        extra_inputs=dict(
+            proposals=dict(
+                path='/a/p.pkl', bytes=5, mtime_ns=1, blake2b='f00')),
+        index={'a.png': dict(file='0000000.bin', bytes=8, blake2b='cafe')})
+    one, two = tmp_path / 'one' / 'meta.json', tmp_path / 'two' / 'meta.json'
+    for path, entry_dir, where in ((one, 'entries-0123456789ab', '/a'),
+                                   (two, 'entries-ba9876543210', '/b')):
+        path.parent.mkdir()
+        extra = dict(meta['extra_inputs']['proposals'], path=where + '/p.pkl',
+                     mtime_ns=len(where))
+        path.write_text(json.dumps(dict(
+            meta, entry_dir=entry_dir, extra_inputs=dict(proposals=extra))))
+    digest = benchmark_records.data_digest
+    assert digest(str(one)) == digest(str(two))
+    other = tmp_path / 'other.json'
+    other.write_text(json.dumps(dict(meta, index={})))
+    other = other.rename(tmp_path / 'meta.json')
+    assert digest(str(other)) != digest(str(one))
+    # any other JSON file: its bytes
+    plain = tmp_path / 'split.json'
+    plain.write_text('{"entry_dir": 1}')
+    assert digest(str(plain)) == hashlib.sha256(
+        b'{"entry_dir": 1}').hexdigest()

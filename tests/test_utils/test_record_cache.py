@@ -314,3 +314,31 @@ def test_extra_input_changed_during_the_build_is_not_committed(
     assert str(proposals) in str(info.value)
     assert not (tmp_path / 'cache' / 'meta.json').exists()
     assert list((tmp_path / 'cache').iterdir()) == []
+
+
+def test_content_digest_is_what_the_cache_holds_not_where_it_was_built(
+        tmp_path):
+    """Two builds of the same records from equal input files, in other
+    folders at other times, have one content digest (what benchmark
+    records compare); other records or inputs another."""
+    from mmkd.utils.cache_files import content_digest
+    entries = {'a.png': _records(3), 'b.png': _records(2, seed=1)}
+
+    def build(name, proposals=b'boxes', records=entries):
+        inputs = tmp_path / f'{name}.pkl'
+        inputs.write_bytes(proposals)
+        os.utime(inputs, (hash(name) % 1000, hash(name) % 1000))
+        root = str(tmp_path / name)
+        _write(root, records, extra_inputs=dict(proposals=str(inputs)))
+        with open(osp.join(root, 'meta.json')) as f:
+            return json.load(f)
+
+    one, two = build('one'), build('two')
+    assert one['entry_dir'] != two['entry_dir']
+    assert one['extra_inputs'] != two['extra_inputs']  # path, mtime
+    assert content_digest(one) == content_digest(two)
+    assert content_digest(build('other_inputs', b'other boxes')) != \
+        content_digest(one)
+    changed = dict(entries, **{'b.png': _records(2, seed=2)})
+    assert content_digest(build('other_records', records=changed)) != \
+        content_digest(one)

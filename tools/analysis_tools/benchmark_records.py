@@ -75,9 +75,21 @@ def weights_digest(ckpt: str) -> str:
 def data_digest(path: str) -> str:
     """SHA-256 of a data file a split's prepare step made: a ``.pth`` by
     its content (:func:`weights_digest`: a checkpoint's saving time does
-    not count), any other file by its bytes."""
+    not count), the ``meta.json`` of an mmkd cache by what the cache holds
+    (``mmkd.utils.cache_files.content_digest``: not its build's random
+    folder name or its inputs' modification times), any other file by its
+    bytes."""
     if path.endswith('.pth'):
         return weights_digest(path)
+    if osp.basename(path) == 'meta.json':
+        from mmkd.utils.cache_files import content_digest
+        with open(path) as f:
+            try:
+                meta = json.load(f)
+            except json.JSONDecodeError:
+                meta = None
+        if isinstance(meta, dict) and 'entry_dir' in meta:
+            return content_digest(meta)
     sha = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
