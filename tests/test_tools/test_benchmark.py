@@ -1184,3 +1184,29 @@ def test_jobs_a_failed_run_lets_the_others_finish_then_raises(
 def test_jobs_must_be_positive(tmp_path, fake):
     with pytest.raises(ValueError, match='--jobs must be at least 1'):
         benchmark.main([write_spec(tmp_path, SPEC), '--jobs', '0'])
+
+
+def test_a_run_holds_its_lock_while_it_trains_and_is_tested(
+        tmp_path, monkeypatch):
+    work_dir = tmp_path / 'work'
+    tools = FakeTools(work_dir, score)
+    held = []
+
+    def run(cmd, log_file, env=None, append=False):
+        out = cmd[cmd.index('--work-dir') + 1]
+        run_dir = out if cmd[1] == 'tools/train.py' else osp.dirname(
+            cmd[cmd.index('--dump-metrics') + 1])
+        if osp.basename(run_dir) == 'heldout':
+            run_dir = osp.dirname(run_dir)
+        with open(osp.join(run_dir, 'run.lock')) as f:
+            held.append(int(f.read()) == os.getpid())
+        return tools(cmd, log_file, env, append)
+
+    monkeypatch.setattr(tool_runs, 'run', run)
+    benchmark.main(
+        [write_spec(tmp_path, SPEC), '--work-dir',
+         str(work_dir), '--seeds', '0'])
+    # the teacher and seeds 0 and 7 (tuning) x 3 rows: 7 runs, each trained
+    # and tested on 2 splits
+    assert len(held) == 7 * 3 and all(held)
+    assert not list(work_dir.glob('**/run.lock'))
