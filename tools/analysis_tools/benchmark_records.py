@@ -5,16 +5,17 @@ A benchmark on CPU can outlast the machine it started on: work dirs (and
 their checkpoints) are not committed. ``benchmark.py --records`` writes one
 small JSON file per finished run (row and seed): what went in (config path,
 SHA-256 of the resolved config, seed, overrides, the teacher's weights
-digest), the digests of the data files the splits' prepare steps made (a teacher
-side trained there, generated scenes), what came out (the weights digest,
-the metrics of every test split, the val and loss curves) and where (date,
-git commit). A later
-``--records`` run on any machine takes a run's numbers from its record
-instead of training it when every input matches and no run still to train
-needs its checkpoint (a teacher is trained again then, with its record's
-``OMP_NUM_THREADS``, and its students' records count only if it comes out
-with the recorded weights: a CPU training repeats bit for bit with the
-same thread count on the same kind of machine).
+digest, the digests of the data files the splits' prepare steps made: a
+teacher side trained there, generated scenes), what came out (the weights
+digest, the metrics of every test split, the val and loss curves) and
+where (date and git commit when the record was written, the training's
+thread count). A later ``--records`` run on any machine takes a run's
+numbers from its record instead of training it when every input matches
+and no run still to train needs its checkpoint (a teacher is trained again
+then, with its record's ``OMP_NUM_THREADS``, and its students' records
+count only if it comes out with the recorded weights: a CPU training
+repeats bit for bit with the same thread count on the same kind of
+machine).
 
 Layout: ``<dir>/<row>.json`` (rows trained once) and
 ``<dir>/seed<S>/<row>.json``.
@@ -134,7 +135,7 @@ def train_inputs(config: str, seed: Optional[int], options: list,
                  teacher_sha256: Optional[str]) -> dict:
     """What a training run's result depends on. ``options`` without the
     teacher's checkpoint path (machine-specific): its weights digest
-    stands for it. A test-only row's ``seed`` is None."""
+    stands for it."""
     return dict(
         config=config,
         config_sha256=tool_runs.config_digest(config),
