@@ -1199,7 +1199,7 @@ def test_a_run_holds_its_lock_while_it_trains_and_is_tested(
         if osp.basename(run_dir) == 'heldout':
             run_dir = osp.dirname(run_dir)
         with open(osp.join(run_dir, 'run.lock')) as f:
-            held.append(int(f.read()) == os.getpid())
+            held.append(json.load(f)['pid'] == os.getpid())
         return tools(cmd, log_file, env, append)
 
     monkeypatch.setattr(tool_runs, 'run', run)

@@ -290,7 +290,7 @@ def test_a_run_locked_by_another_process_is_waited_for(tmp_path):
     with tool_runs.RunLock(run_dir, poll=0.05):
         waited = time.time() - start
         with open(lock) as f:
-            assert int(f.read()) == os.getpid()
+            assert json.load(f)['pid'] == os.getpid()
     assert waited > 0.5
     assert not osp.exists(lock)
     # a dead process's lock
@@ -299,6 +299,41 @@ def test_a_run_locked_by_another_process_is_waited_for(tmp_path):
     start = time.time()
     with tool_runs.RunLock(run_dir, poll=10):
         assert time.time() - start < 5
+
+
+@pytest.mark.skipif(
+    tool_runs._process_identity(os.getpid()) is None,
+    reason='needs /proc to tell a process from a later one with its pid')
+def test_a_lock_whose_pid_now_names_another_process_is_taken_over(
+        tmp_path):
+    """After a reboot (or pid wrap-around) the pid in a lock may name a
+    live process that is not its holder: the start time and boot id in the
+    lock tell them apart; the live holder's own lock is still waited for."""
+    import subprocess
+    run_dir = str(tmp_path / 'run')
+    os.makedirs(run_dir)
+    lock = osp.join(run_dir, 'run.lock')
+    other = subprocess.Popen([sys.executable, '-c', 'import time; '
+                              'time.sleep(30)'])
+    try:
+        identity = tool_runs._process_identity(other.pid)
+        assert identity and identity != tool_runs._process_identity(
+            os.getpid())
+        with open(lock, 'w') as f:
+            json.dump(dict(pid=other.pid, identity='another-boot:1'), f)
+        assert tool_runs.RunLock(run_dir)._holder() is None
+        with open(lock, 'w') as f:
+            json.dump(dict(pid=other.pid, identity=identity), f)
+        assert tool_runs.RunLock(run_dir)._holder() == other.pid
+        os.remove(lock)
+        with open(lock, 'w') as f:
+            json.dump(dict(pid=other.pid, identity='another-boot:1'), f)
+        with tool_runs.RunLock(run_dir, poll=10):
+            with open(lock) as f:
+                assert json.load(f)['pid'] == os.getpid()
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_checkpoint_given_with_ckpt_is_not_recorded(tmp_path, monkeypatch):

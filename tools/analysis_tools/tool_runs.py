@@ -110,12 +110,31 @@ def read_threads(work_dir):
     return _read_json(osp.join(work_dir, 'train_threads.json'))
 
 
+def _process_identity(pid):
+    """What tells process ``pid`` apart from a later one given the same pid:
+    the boot and the process's start time (Linux ``/proc``), or ``None``
+    where there is no ``/proc``."""
+    try:
+        with open('/proc/sys/kernel/random/boot_id') as f:
+            boot = f.read().strip()
+        with open(f'/proc/{pid}/stat') as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # field 22, counted after the command name, which may hold spaces
+    return f'{boot}:{stat.rsplit(")", 1)[1].split()[19]}'
+
+
 class RunLock:
     """Hold ``<work_dir>/run.lock`` while a run trains and is tested, so two
     harness processes sharing a work dir (e.g. one per seed, one thread
     each) never run the same run at once: the second waits, then finds it
-    finished and reuses it. A lock whose process is gone (killed) is taken
-    over.
+    finished and reuses it. A lock whose process is gone (killed, or the
+    machine rebooted and gave its pid to another process) is taken over.
+
+    The lock file holds ``{"pid": ..., "identity": ...}`` (identity: boot id
+    and start time, see :func:`_process_identity`); a file holding a bare
+    pid (an older harness) is judged by the pid alone.
 
     Args:
         work_dir (str): The run's folder.
@@ -130,8 +149,18 @@ class RunLock:
         """The pid holding the lock, if that process is alive."""
         try:
             with open(self.path) as f:
-                pid = int(f.read().strip() or 0)
-        except (OSError, ValueError):
+                text = f.read().strip()
+        except OSError:
+            return None
+        try:
+            held = json.loads(text or '0')
+        except ValueError:
+            return None
+        if isinstance(held, dict):
+            pid, identity = held.get('pid'), held.get('identity')
+        else:
+            pid, identity = held, None
+        if not isinstance(pid, int) or pid <= 0:
             return None
         try:
             os.kill(pid, 0)
@@ -139,6 +168,8 @@ class RunLock:
             return None
         except PermissionError:
             pass  # alive, another user's
+        if identity is not None and _process_identity(pid) != identity:
+            return None  # the pid now names another process
         return pid
 
     def __enter__(self):
@@ -165,7 +196,10 @@ class RunLock:
                 time.sleep(self.poll)
                 continue
             with os.fdopen(fd, 'w') as f:
-                f.write(str(os.getpid()))
+                json.dump(
+                    dict(
+                        pid=os.getpid(),
+                        identity=_process_identity(os.getpid())), f)
             return self
 
     def __exit__(self, *exc):
