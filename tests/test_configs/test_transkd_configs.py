@@ -132,6 +132,38 @@ def test_acdc_reads_four_conditions_train_ids_only(tmp_path):
         assert dataset.metainfo['classes'][-1] == 'bicycle'
 
 
+@pytest.mark.parametrize('name,write', [(STUDENT, write_cityscapes),
+                                         (ACDC_STUDENT, write_acdc)])
+def test_label_ids_instead_of_train_ids_are_refused(name, write, tmp_path):
+    """Label-id maps (values up to 33) where train ids belong: training
+    would fail later naming no file, and mmseg's IoUMetric would drop the
+    pixels silently; the datasets' mmkd.CheckSegLabels names the file, in
+    training and in validation."""
+    import cv2
+    init_default_scope('mmseg')
+    from mmseg.registry import DATASETS
+    write(str(tmp_path))
+    cfg = load(name)
+    for key in ('train_dataloader', 'val_dataloader'):
+        pipeline = config_datasets(cfg[key])[0].pipeline
+        types = [t['type'] for t in pipeline]
+        check = pipeline[types.index('LoadAnnotations') + 1]
+        assert check == dict(type='mmkd.CheckSegLabels', num_classes=19)
+        assert check['num_classes'] == cfg.model.decode_head.num_classes
+        for d in config_datasets(cfg[key]):
+            d.data_root = str(tmp_path)
+        dataset = DATASETS.build(cfg[key].dataset)
+        dataset[0]  # train ids pass
+        seg_map = dataset.get_data_info(0)['seg_map_path']
+        labels = cv2.imread(seg_map, cv2.IMREAD_UNCHANGED)
+        labels[0, 0] = 33
+        cv2.imwrite(seg_map, labels)
+        with pytest.raises(ValueError,
+                           match=rf"'{seg_map}' has label values \[33\] "
+                           r'outside 0-18'):
+            dataset[0]
+
+
 def test_lr_schedule_ends_near_2e5_as_official():
     """PolyLR (power 1) over a 1500-epoch horizon, stepped per epoch, 1000
     epochs trained; the official PolynomialLRDecay is one step ahead."""

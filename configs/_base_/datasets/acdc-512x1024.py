@@ -8,6 +8,8 @@
 # concatenates the four conditions. Same recipe as
 # `cityscapes-512x1024.py`: resized around 512 px high (512x910), 512x1024
 # crops (padded by the data preprocessor), tested whole at 512x910.
+# mmkd.CheckSegLabels refuses label maps outside the 19 train ids (as in
+# cityscapes-512x1024.py).
 dataset_type = 'CityscapesDataset'
 data_root = 'data/acdc/'
 conditions = ('fog', 'night', 'rain', 'snow')
@@ -15,6 +17,7 @@ crop_size = (512, 1024)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(
         type='RandomResize',
         scale=(1024, 512),
@@ -30,6 +33,7 @@ test_pipeline = [
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     # annotations are loaded after Resize: scored at their own size
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(type='PackSegInputs')
 ]
 acdc_suffixes = dict(

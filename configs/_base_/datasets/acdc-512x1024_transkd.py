@@ -13,6 +13,7 @@ conditions = ('fog', 'night', 'rain', 'snow')
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')
@@ -22,6 +23,7 @@ test_pipeline = [
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     # annotations are loaded after Resize: scored at their own size
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(type='PackSegInputs')
 ]
 acdc_suffixes = dict(

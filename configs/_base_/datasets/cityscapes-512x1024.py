@@ -1,13 +1,17 @@
 # Cityscapes at half resolution (mmseg's `_base_/datasets/cityscapes.py`
 # with the crop and test sizes set): 1024x2048 images resized around
 # 512x1024 (scale jitter 0.5-2), 512x1024 crops, tested whole at 512x1024.
-# The model's data_preprocessor pads to (512, 1024).
+# The model's data_preprocessor pads to (512, 1024). mmkd.CheckSegLabels
+# refuses a label map with values outside 0-18 (e.g. *_labelIds.png where
+# mmseg's converter writes *_labelTrainIds.png), naming it: training would
+# fail later naming no file, and mmseg's IoUMetric drops such pixels.
 _base_ = 'mmseg::_base_/datasets/cityscapes.py'
 
 crop_size = (512, 1024)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(
         type='RandomResize',
         scale=(1024, 512),
@@ -23,6 +27,7 @@ test_pipeline = [
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     # annotations are loaded after Resize: scored at their own size
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

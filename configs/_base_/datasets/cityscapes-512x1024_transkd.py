@@ -13,6 +13,7 @@ _base_ = './cityscapes-512x1024.py'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs')

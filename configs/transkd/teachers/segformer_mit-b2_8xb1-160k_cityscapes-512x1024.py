@@ -21,6 +21,7 @@ model = dict(
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(
         type='RandomResize',
         scale=(1024, 512),
@@ -35,6 +36,7 @@ test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(1024, 512), keep_ratio=True),
     dict(type='LoadAnnotations'),
+    dict(type='mmkd.CheckSegLabels', num_classes=19),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
