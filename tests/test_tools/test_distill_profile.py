@@ -247,3 +247,25 @@ def test_model_without_teacher_forward_or_protocol(toy_cfg):
     with pytest.raises(TypeError, match='exposing distill_loss_scales / '
                        'distill_enabled .* got model type PlainNet'):
         tool.profile(toy_cfg, iters=1, warmup=0)
+
+
+def test_train_first_profiles_the_weights_after_k_steps(toy_cfg):
+    """--train-first K: K real steps (distillation on) before the snapshot
+    that every measured step restores, so the profile sees the numerics of
+    trained weights, not only those of the first step."""
+    tool = _load_tool()
+    result = tool.profile(toy_cfg, iters=1, warmup=0, train_first=2)
+    events = ProfileToyNet.events
+    trained, measured = events[:2], events[2:]
+    assert [e[0] for e in trained] == ['distill', 'distill']
+    assert [e[1] for e in trained] == [[0, 1], [2, 3]]
+    assert trained[0][2] != trained[1][2]  # the first step updated them
+    # every measured step starts from the weights after both steps: the
+    # same for all, and not those either trained step started from
+    weights = {e[2] for e in measured if e[0] != 'teacher'}
+    assert len(weights) == 1
+    assert weights.isdisjoint({trained[0][2], trained[1][2]})
+    assert all(e[1] == [4, 5] for e in measured)  # the loader goes on
+    assert result['train_first'] == 2
+    with pytest.raises(SystemExit):
+        tool.parse_args([CONFIG, '--train-first', '-1'])

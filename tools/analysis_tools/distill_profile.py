@@ -33,7 +33,12 @@ as a median and inter-quartile range, on wall time and on the CPU time of
 the profiling thread (``time.thread_time()``, which another process's load
 does not inflate); the ratio of the medians is kept as ``overhead_ratio``.
 Weights and optimizer state are restored before every training step and at
-the end, so each variant starts from the same model. A finite dataloader
+the end, so each variant starts from the same model: by default the model as
+built, so the profile sees the numerics of the first step only. Effects that
+appear after updates (e.g. weights drifting into denormal floats, which
+slow CPU matmuls) need ``--train-first K``: K training steps of the
+model's ``train_step`` (no Runner hooks: no loss-weight ramps) before the
+snapshot that every measured step restores. A finite dataloader
 (``DefaultSampler``) is iterated again when exhausted.
 
 Example::
@@ -115,10 +120,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value pairs')
+    parser.add_argument(
+        '--train-first',
+        type=int,
+        default=0,
+        metavar='K',
+        help='train K steps before profiling; every measured step starts '
+        'from the weights and optimizer state after them')
     parser.add_argument('--out', help='write the results to this json file')
     args = parser.parse_args(argv)
-    if args.iters < 1 or args.warmup < 0:
-        parser.error('--iters must be >= 1 and --warmup >= 0')
+    if args.iters < 1 or args.warmup < 0 or args.train_first < 0:
+        parser.error('--iters must be >= 1, --warmup and --train-first '
+                     '>= 0')
     return args
 
 
@@ -504,8 +517,18 @@ def _describe(model, wrapped, optim_wrapper):
             f'{type(model).__name__}, a model of its own', compared)
 
 
-def profile(cfg: Config, iters: int, warmup: int) -> dict:
-    """Profile the distill step of ``cfg``; see the module docstring."""
+def profile(cfg: Config, iters: int, warmup: int,
+            train_first: int = 0) -> dict:
+    """Profile the distill step of ``cfg``; see the module docstring.
+
+    Args:
+        cfg (Config): The training config.
+        iters (int): Measured iterations per loop.
+        warmup (int): Iterations run before measuring, in every loop.
+        train_first (int): Training steps (``train_step`` of the wrapped
+            model, distillation on) run before the weights and optimizer
+            state are kept for restoring. Defaults to 0.
+    """
     runner, optim_wrapper, loader = build_runner_parts(cfg)
     wrapped = runner.model
     model = wrapped.module if is_model_wrapper(wrapped) else wrapped
@@ -520,18 +543,8 @@ def profile(cfg: Config, iters: int, warmup: int) -> dict:
     variants, phase_names, parts, ratio_definition, kind, compared = \
         _describe(model, wrapped, optim_wrapper)
 
-    # restore weights and optimizer state before every training step and
-    # at the end
-    model_state = copy.deepcopy(model.state_dict())
-    optim_state = copy.deepcopy(optim_wrapper.state_dict())
     teacher_synced = getattr(model, 'teacher_synced', True)
     distill_enabled = model.distill_enabled
-
-    def restore():
-        model.load_state_dict(model_state)
-        optim_wrapper.load_state_dict(copy.deepcopy(optim_state))
-        optim_wrapper.zero_grad()
-
     if not teacher_synced:
         print_log(
             'the mean teacher has not been synced with the student; it is '
@@ -540,9 +553,22 @@ def profile(cfg: Config, iters: int, warmup: int) -> dict:
             level=logging.WARNING)
         model.teacher_synced = True
     model.distill_enabled = True
+    data_iter = cycle(loader)
+    for _ in range(train_first):
+        wrapped.train_step(next(data_iter), optim_wrapper)
+
+    # restore weights and optimizer state before every training step and
+    # at the end
+    model_state = copy.deepcopy(model.state_dict())
+    optim_state = copy.deepcopy(optim_wrapper.state_dict())
+
+    def restore():
+        model.load_state_dict(model_state)
+        optim_wrapper.load_state_dict(copy.deepcopy(optim_state))
+        optim_wrapper.zero_grad()
+
     num = warmup + iters
     rec = Recorder(device)
-    data_iter = cycle(loader)
     try:
         if isinstance(model, DistillModel):
             batches = profile_breakdown(model, optim_wrapper, data_iter,
@@ -568,6 +594,7 @@ def profile(cfg: Config, iters: int, warmup: int) -> dict:
         batch_size=batch_size,
         iters=iters,
         warmup=warmup,
+        train_first=train_first,
         model_kind=kind,
         compared=compared,
         memory=dict(
@@ -598,7 +625,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         else:
             cfg.work_dir = stack.enter_context(
                 tempfile.TemporaryDirectory(prefix='distill_profile_'))
-        result = profile(cfg, args.iters, args.warmup)
+        result = profile(cfg, args.iters, args.warmup, args.train_first)
     result = OrderedDict(config=osp.abspath(args.config), **result)
 
     print(f'config:        {result["config"]}')
@@ -606,7 +633,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     print(f'torch threads: {result["torch_threads"]}')
     print(f'batch size:    {result["batch_size"]}')
     print(f'iterations:    {args.iters} measured after {args.warmup} '
-          'warm-up, per variant')
+          'warm-up, per variant' +
+          (f', from the weights after {args.train_first} training steps'
+           if args.train_first else ''))
     print(format_table(result))
     if args.out is not None:
         with open(args.out, 'w') as f:
