@@ -336,6 +336,25 @@ def test_a_lock_whose_pid_now_names_another_process_is_taken_over(
         other.wait()
 
 
+def test_a_lock_appears_with_its_holder_written(tmp_path, monkeypatch):
+    """A waiting process that reads the lock the moment it appears finds
+    its holder in it (an empty lock would look stale and be removed), and
+    no helper file is left behind."""
+    run_dir = str(tmp_path / 'run')
+    seen = []
+    link = os.link
+
+    def link_and_read(src, dst):
+        link(src, dst)
+        seen.append(tool_runs.RunLock(run_dir)._holder())
+
+    monkeypatch.setattr(os, 'link', link_and_read)
+    with tool_runs.RunLock(run_dir):
+        assert seen == [os.getpid()]
+        assert os.listdir(run_dir) == ['run.lock']
+    assert os.listdir(run_dir) == []
+
+
 def test_a_checkpoint_given_with_ckpt_is_not_recorded(tmp_path, monkeypatch):
     """``--ckpt teacher=PATH`` was not trained from the row's inputs: no
     record claims it was; its students record its weights digest."""

@@ -182,7 +182,9 @@ def markdown(plan, result: dict) -> str:
                 for seed, made in row.get('records', {}).items()]
     if recorded:
         lines.append(
-            f'- {len(recorded)} runs were not trained by this command: their '
+            f'- {len(recorded)} '
+            f'{"run was" if len(recorded) == 1 else "runs were"} not trained '
+            'by this command: their '
             'numbers are their records\' (same config, seed, overrides and '
             'teacher weights; `benchmark_records.py`): ' + '; '.join(
                 f'{label} ' + ('' if seed == 'once' else f'seed {seed} ') +

@@ -174,33 +174,43 @@ class RunLock:
 
     def __enter__(self):
         os.makedirs(osp.dirname(self.path), exist_ok=True)
+        # the lock appears with its content (a hard link of a written file):
+        # a lock created empty and read before it is written would look
+        # stale to a waiting process, which would remove it
+        mine = f'{self.path}.{os.getpid()}'
+        with open(mine, 'w') as f:
+            json.dump(
+                dict(pid=os.getpid(), identity=_process_identity(os.getpid())),
+                f)
+        try:
+            self._acquire(mine)
+        finally:
+            os.remove(mine)
+        return self
+
+    def _acquire(self, mine):
         told = False
         while True:
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                os.link(mine, self.path)
+                return
             except FileExistsError:
-                holder = self._holder()
-                if holder is None:  # stale: its process died
-                    try:
-                        os.remove(self.path)
-                    except FileNotFoundError:
-                        pass
-                    continue
-                if holder == os.getpid():
-                    raise RuntimeError(f'{self.path} is already held by this '
-                                       'process')
-                if not told:
-                    print(f'waiting for process {holder}, which runs '
-                          f'{osp.dirname(self.path)}', flush=True)
-                    told = True
-                time.sleep(self.poll)
+                pass
+            holder = self._holder()
+            if holder is None:  # stale: its process died
+                try:
+                    os.remove(self.path)
+                except FileNotFoundError:
+                    pass
                 continue
-            with os.fdopen(fd, 'w') as f:
-                json.dump(
-                    dict(
-                        pid=os.getpid(),
-                        identity=_process_identity(os.getpid())), f)
-            return self
+            if holder == os.getpid():
+                raise RuntimeError(f'{self.path} is already held by this '
+                                   'process')
+            if not told:
+                print(f'waiting for process {holder}, which runs '
+                      f'{osp.dirname(self.path)}', flush=True)
+                told = True
+            time.sleep(self.poll)
 
     def __exit__(self, *exc):
         try:
