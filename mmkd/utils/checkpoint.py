@@ -2,9 +2,10 @@
 """Checkpoint loading that never unpickles arbitrary objects.
 
 Every checkpoint mmkd reads from a user path or URL goes through
-:func:`load_checkpoint`, which calls ``torch.load(..., weights_only=True)``
-explicitly, whatever the torch version's default, on local files and on
-``http(s)://`` downloads alike. Files torch cannot load are reported with
+:func:`load_checkpoint`, which loads with ``weights_only=True`` explicitly,
+whatever the torch version's default, on local files and on ``http(s)://``
+downloads alike (on torch<2.4, through the same allow-list applied by
+:func:`mmkd.utils.compat.load_weights_only`). Files torch cannot load are reported with
 the config key they came from and what is wrong with them; the message
 never suggests ``weights_only=False``, which would let the file run code.
 """
@@ -15,6 +16,8 @@ import re
 from urllib.parse import urlparse
 
 import torch
+
+from .compat import load_weights_only
 
 __all__ = ['load_checkpoint', 'load_from_http_safely', 'torch_load_safely']
 
@@ -37,7 +40,8 @@ def _torch_reason(error: Exception) -> str:
 
 
 def torch_load_safely(path: str, map_location=None, what: str = None):
-    """``torch.load(path, weights_only=True)`` with a clear error.
+    """``torch.load(path, weights_only=True)`` with mmkd's allow-list
+    (:func:`mmkd.utils.compat.load_weights_only`) and a clear error.
 
     Args:
         path (str): A local file.
@@ -56,7 +60,7 @@ def torch_load_safely(path: str, map_location=None, what: str = None):
     """
     what = what or repr(path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return load_weights_only(path, map_location=map_location)
     except OSError:
         raise  # a missing or unreadable file, not a bad one
     except Exception as error:  # what a bad file raises depends on its bytes

@@ -24,13 +24,26 @@ things:
    ``runner.load_checkpoint``, ``init_cfg=dict(type='Pretrained')``,
    ``torchvision://`` and ``open-mmlab://`` names, which resolve to URLs)
    is loaded with ``weights_only=True``.
+
+torch before 2.4 has no ``add_safe_globals``, and its ``weights_only``
+unpickler builds no objects but tensors and dicts: it refuses every
+checkpoint an MMEngine Runner writes. There, :func:`load_weights_only`
+(which mmkd's own loads go through) unpickles with a plain
+:class:`pickle.Unpickler` whose ``find_class`` returns only torch's own
+``weights_only`` globals and :data:`MMENGINE_CHECKPOINT_GLOBALS`: the
+"restricting globals" of Python's pickle docs, with the same allow-list.
 """
+import _compat_pickle
 import pickle
+import types
 
 import numpy as np
 import torch
 
-__all__ = ['MMENGINE_CHECKPOINT_GLOBALS', 'patch_checkpoint_loading']
+__all__ = [
+    'AllowListUnpickler', 'MMENGINE_CHECKPOINT_GLOBALS', 'load_weights_only',
+    'patch_checkpoint_loading'
+]
 
 #: numpy dtypes MMEngine 0.10.7 checkpoints hold: ``HistoryBuffer`` keeps
 #: float64 values and int64 counts; metrics (e.g. mmseg's mIoU, kept as
@@ -119,14 +132,99 @@ def _patch_url_loading() -> None:
     mmengine_checkpoint.load_from_http = load_from_http_safely
 
 
+def _allowed_globals() -> dict:
+    """``{'module.name': object}`` of what a checkpoint may refer to:
+    torch's own ``weights_only`` globals and mmkd's."""
+    from torch import _weights_only_unpickler
+    allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    for obj in MMENGINE_CHECKPOINT_GLOBALS:
+        if isinstance(obj, tuple):
+            obj, name = obj
+        else:
+            name = f'{obj.__module__}.{obj.__qualname__}'
+        allowed[name] = obj
+    return allowed
+
+
+class AllowListUnpickler(pickle.Unpickler):
+    """A pickle unpickler that resolves only allow-listed globals
+    (:func:`_allowed_globals`): nothing else can be imported or called, so
+    a file cannot run code. For torch without ``add_safe_globals``."""
+
+    def find_class(self, module: str, name: str):
+        # protocol 2 (torch.save's) names builtins by their Python 2
+        # modules, e.g. ``__builtin__.getattr``: map them as pickle does
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        full_name = f'{module}.{name}'
+        allowed = _allowed_globals()
+        if full_name not in allowed:
+            # worded as torch words it: mmkd.utils.checkpoint names the
+            # refused global from this message
+            raise pickle.UnpicklingError(
+                f'Unsupported global: GLOBAL {full_name} was not an allowed '
+                'global')
+        return allowed[full_name]
+
+
+def _allow_list_pickle_module() -> types.ModuleType:
+    """A module to give ``torch.load`` as ``pickle_module``: torch
+    subclasses its ``Unpickler`` and calls its ``load`` (legacy format)."""
+
+    def load(file, **kwargs):
+        return AllowListUnpickler(file, **kwargs).load()
+
+    module = types.ModuleType('mmkd_allow_list_pickle')
+    module.Unpickler = AllowListUnpickler
+    module.load = load
+    return module
+
+
+def load_weights_only(f, map_location=None, legacy: bool = None, **kwargs):
+    """``torch.load(f, weights_only=True)`` with mmkd's allow-list, on any
+    torch from 1.13.
+
+    With ``torch.serialization.add_safe_globals`` (torch>=2.4), which
+    :func:`patch_checkpoint_loading` has filled, this is torch's own
+    ``weights_only`` loading; before, the file is unpickled by
+    :class:`AllowListUnpickler`.
+
+    Args:
+        f: A path or file object, as for :func:`torch.load`.
+        map_location: Same as :func:`torch.load`.
+        legacy (bool, optional): Force (True) or avoid (False) the path for
+            torch<2.4; by default chosen by the torch version.
+        **kwargs: More :func:`torch.load` arguments, e.g. ``mmap``.
+
+    Returns:
+        The loaded object.
+
+    Raises:
+        pickle.UnpicklingError: The file refers to a global outside the
+            allow-list, or a guard of this module refused it.
+    """
+    if legacy is None:
+        legacy = not hasattr(torch.serialization, 'add_safe_globals')
+    if not legacy:
+        return torch.load(
+            f, map_location=map_location, weights_only=True, **kwargs)
+    return torch.load(
+        f,
+        map_location=map_location,
+        pickle_module=_allow_list_pickle_module(),
+        weights_only=False,
+        **kwargs)
+
+
 def patch_checkpoint_loading() -> None:
     """Allow the types MMEngine stores in checkpoints under ``weights_only``
     and make MMEngine load URLs with ``weights_only=True``.
 
-    Safe to call several times. The allow-list is left alone on torch
-    versions without ``torch.serialization.add_safe_globals`` (before 2.4);
-    there, checkpoints holding numpy objects do not load with
-    ``weights_only=True``.
+    Safe to call several times. On torch versions without
+    ``torch.serialization.add_safe_globals`` (before 2.4) torch's allow-list
+    is left alone: mmkd's loads use :func:`load_weights_only` there, which
+    applies the allow-list itself.
     """
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is not None:

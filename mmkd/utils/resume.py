@@ -13,8 +13,9 @@ import os.path as osp
 import re
 from typing import List, Optional
 
-import torch
 from mmengine.logging import print_log
+
+from .compat import load_weights_only
 
 __all__ = ['checkpoint_error', 'resolve_resume_checkpoint']
 
@@ -25,20 +26,19 @@ def checkpoint_error(path: str) -> Optional[str]:
     """Why ``path`` cannot be loaded, or None when it can.
 
     The tensors are memory-mapped, not read, so this costs little more than
-    the unpickling of the checkpoint's structure. Call it after ``import
-    mmkd``, which allows MMEngine's types under ``weights_only``.
+    the unpickling of the checkpoint's structure, with mmkd's allow-list
+    (:func:`mmkd.utils.compat.load_weights_only`).
     """
     if not osp.isfile(path):
         return 'no such file'
     try:
         try:
-            torch.load(
-                path, map_location='cpu', weights_only=True, mmap=True)
+            load_weights_only(path, map_location='cpu', mmap=True)
         except RuntimeError as e:
             if 'mmap' not in str(e):
                 raise
             # written in torch's legacy format, which cannot be mapped
-            torch.load(path, map_location='cpu', weights_only=True)
+            load_weights_only(path, map_location='cpu')
     except Exception as e:  # noqa: BLE001 (any failure makes it unusable)
         first_line = str(e).strip().splitlines()[0] if str(e) else ''
         return f'{type(e).__name__}: {first_line}'

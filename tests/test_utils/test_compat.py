@@ -12,7 +12,16 @@ from mmengine.runner import CheckpointLoader, Runner
 
 import mmkd  # noqa: F401  (installs the allow-list)
 from mmkd.utils.compat import (MMENGINE_CHECKPOINT_GLOBALS,
-                               _history_buffer_getattr)
+                               _history_buffer_getattr, load_weights_only)
+
+# torch's own weights_only loading with mmkd's globals added (torch>=2.4),
+# and the allow-list unpickler mmkd uses on torch<2.4 (run here on the
+# pinned torch: the same checks must hold on both)
+LOADERS = dict(
+    torch=lambda path: load_weights_only(path, legacy=False),
+    legacy=lambda path: load_weights_only(path, legacy=True))
+loaders = pytest.mark.parametrize('load', list(LOADERS.values()),
+                                  ids=list(LOADERS))
 
 # what a checkpoint written by MMEngine 0.10.7's Runner refers to, as listed
 # by torch.serialization.get_unsafe_globals_in_checkpoint, under numpy>=2 and
@@ -142,7 +151,8 @@ def test_runner_checkpoint_loads_with_weights_only(tmp_path):
         assert numpy_dtypes(ckpt) == {'float32', 'float64', 'int64'}
 
 
-def test_numpy1_checkpoint_names_load(tmp_path):
+@loaders
+def test_numpy1_checkpoint_names_load(tmp_path, load):
     """numpy<2 pickles arrays as ``numpy.core.multiarray._reconstruct``."""
     path = str(tmp_path / 'numpy1.pth')
     torch.save(dict(a=np.arange(3), s=np.float32(2)), path,
@@ -154,7 +164,7 @@ def test_numpy1_checkpoint_names_load(tmp_path):
     with open(path, 'wb') as f:
         f.write(data.replace(b'numpy._core.multiarray\n',
                              b'numpy.core.multiarray\n'))
-    ckpt = torch.load(path, weights_only=True)
+    ckpt = load(path)
     assert ckpt['a'].tolist() == [0, 1, 2] and ckpt['s'] == 2
 
 
@@ -164,13 +174,14 @@ def test_numpy1_checkpoint_names_load(tmp_path):
     np.array([1, 2], dtype=np.uint8),
 ],
                          ids=['object-dtype', 'object-array', 'uint8-array'])
-def test_other_numpy_dtypes_are_refused(tmp_path, obj):
+@loaders
+def test_other_numpy_dtypes_are_refused(tmp_path, obj, load):
     path = str(tmp_path / 'obj.pth')
     torch.save(dict(x=obj), path)
     with pytest.raises(pickle.UnpicklingError,
                        match="numpy dtype '(object|uint8)'; only float32, "
                        'float64, int64 are allowed'):
-        torch.load(path, weights_only=True)
+        load(path)
 
 
 class _Reaches:
@@ -183,22 +194,65 @@ class _Reaches:
         return (getattr, (self.obj, self.name))
 
 
-def test_other_getattr_is_refused(tmp_path):
+@loaders
+def test_other_getattr_is_refused(tmp_path, load):
     path = str(tmp_path / 'evil.pth')
     torch.save(dict(x=_Reaches(HistoryBuffer, '__init__')), path)
     with pytest.raises(pickle.UnpicklingError,
                        match="getattr.*'__init__'.*only the statistics"):
-        torch.load(path, weights_only=True)
+        load(path)
     torch.save(dict(x=_Reaches(np.ndarray, 'min')), path)
     with pytest.raises(pickle.UnpicklingError):
-        torch.load(path, weights_only=True)
+        load(path)
 
 
-def test_weights_only_still_on_for_unknown_types(tmp_path):
+@loaders
+def test_weights_only_still_on_for_unknown_types(tmp_path, load):
     path = str(tmp_path / 'obj.pth')
     torch.save(dict(x=_Reaches), path)  # a class not on the allow-list
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(path, weights_only=True)
+    with pytest.raises(pickle.UnpicklingError, match='GLOBAL .*_Reaches'):
+        load(path)
+
+
+class _Writes:
+    """Pickles as ``open(<path>, 'w')``: code a checkpoint must not run."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+@pytest.mark.parametrize('zipfile', [True, False], ids=['zip', 'legacy-format'])
+def test_torch_before_2_4_loads_runner_checkpoints_only(
+        tmp_path, monkeypatch, zipfile):
+    """torch<2.4 has no add_safe_globals, and its weights_only unpickler
+    refuses MMEngine's checkpoints: mmkd's loads apply the allow-list
+    themselves there, in both of torch's file formats."""
+    from mmkd.utils.checkpoint import load_checkpoint
+    from mmkd.utils.resume import checkpoint_error
+    path = runner_checkpoint(str(tmp_path))
+    if not zipfile:
+        torch.save(torch.load(path, weights_only=True), path,
+                   _use_new_zipfile_serialization=False)
+    monkeypatch.delattr(torch.serialization, 'add_safe_globals')
+    ckpt = load_checkpoint(path, key='teacher_ckpt')
+    assert ckpt['message_hub']['runtime_info']['best_score'] == 0.5
+    assert ckpt['message_hub']['log_scalars']['train/loss'].current() >= 0
+    assert isinstance(ckpt['state_dict']['fc.weight'], torch.Tensor)
+    assert checkpoint_error(path) is None
+
+    marker = tmp_path / 'ran'
+    evil = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict={}, x=_Writes(str(marker))), evil,
+               _use_new_zipfile_serialization=zipfile)
+    with pytest.raises(pickle.UnpicklingError,
+                       match=r"teacher_ckpt '.*evil.pth' holds "
+                       r'io\.open, a global outside the allow-list'):
+        load_checkpoint(evil, key='teacher_ckpt')
+    assert not marker.exists()
+    assert 'io.open' in checkpoint_error(evil)
 
 
 def test_guarded_getattr_allows_statistics_only():
