@@ -127,6 +127,46 @@ def test_numbers_gate_reports_and_reuse(tmp_path, fake):
     assert len(tools.calls) == calls
 
 
+def test_runs_makes_only_those_runs_in_their_order(tmp_path, fake):
+    """--runs: a long benchmark finished in pieces, the runs of one's
+    choosing first; the table comes from a run without --runs."""
+    tools, work_dir = fake
+    spec = write_spec(tmp_path, SPEC)
+    result = benchmark.main(
+        [spec, '--work-dir', work_dir, '--runs', 'kd2:1', 'student:2'])
+    # kd2's teacher first (its checkpoint is needed), then in the given order
+    assert tools.trained() == [('teacher', 0), (osp.join('seed1', 'kd2'), 1),
+                               (osp.join('seed2', 'student'), 2)]
+    assert result == dict(runs={
+        'kd2:1': dict(val=dict(mIoU=32), heldout=dict(mIoU=22)),
+        'student:2': dict(val=dict(mIoU=24), heldout=dict(mIoU=18))
+    })
+    assert not osp.exists(osp.join(work_dir, 'benchmark.md'))
+    # the teacher named alone, already done: nothing trained again
+    benchmark.main([spec, '--work-dir', work_dir, '--runs', 'teacher'])
+    assert len(tools.trained()) == 3
+    # the full benchmark trains only what is left
+    benchmark.main([spec, '--work-dir', work_dir])
+    trained = tools.trained()
+    assert len(trained) == 1 + 4 * 3 and len(set(trained)) == len(trained)
+
+
+@pytest.mark.parametrize('runs, match', [
+    (['kd:5'], r'--runs kd:5: seed 5 is not among the seeds \(0, 1, 2, 7\)'),
+    (['kd'], r"--runs kd: row 'kd' is run per seed; give ROW:SEED"),
+    (['nope:1'], r"--runs nope:1: 'nope' is not a row of the spec"),
+    (['teacher:3'], r"--runs teacher:3: row 'teacher' is run once \(seed "
+     r'0\); name it without a seed'),
+    (['kd:1', '--rows', 'kd'], r'--runs and --rows exclude each other'),
+])
+def test_bad_runs_fail_before_training(tmp_path, fake, runs, match):
+    tools, work_dir = fake
+    spec = write_spec(tmp_path, SPEC)
+    with pytest.raises(ValueError, match=match):
+        benchmark.main([spec, '--work-dir', work_dir, '--runs', *runs])
+    assert tools.calls == []
+
+
 def test_gate_passes_on_every_seed_and_split(tmp_path, monkeypatch):
     tools = FakeTools(
         tmp_path / 'work',

@@ -26,6 +26,10 @@ work dir takes its numbers from its record when its inputs match, so a
 benchmark can be finished over several machines (``benchmark_records.py``;
 the report lists the runs taken from records).
 
+``--runs ROW:SEED ...`` makes only those runs (and the runs whose
+checkpoints they need), in that order, and writes no table: a long CPU
+benchmark can be finished in pieces that fit a machine's time.
+
 Example:
     python tools/analysis_tools/benchmark.py bpkd_digit-scenes --seeds 0 1 2
     python tools/analysis_tools/benchmark.py unidistill_simscenes \\
@@ -294,6 +298,8 @@ class Plan:
     curve_metric: Optional[Metric] = None
     # --records: finished runs' records (benchmark_records.RecordBook)
     records: Optional[benchmark_records.RecordBook] = None
+    # --runs: only these (row name, seed) runs, in this order; None: all
+    only: Optional[List[Tuple[str, Optional[int]]]] = None
 
     def row(self, name: str) -> Row:
         return next(r for r in self.spec.rows if r.name == name)
@@ -549,6 +555,42 @@ def prepare_splits(plan: Plan, dry_run: bool = False) -> None:
                     'did not make')
 
 
+def _parse_runs(items: List[str], rows: Dict[str, Row], seeds: List[int],
+                tuning_seeds: List[int],
+                fixed_seed: int) -> List[Tuple[str, Optional[int]]]:
+    """``--runs`` items (``ROW:SEED``, or ``ROW`` for a row run once) as
+    ``(row name, seed)`` steps (seed None for a row run once)."""
+
+    def per_seed(row):
+        return per_seed(rows[row.checkpoint]) if row.test_only else \
+            row.per_seed
+
+    runs = []
+    for item in items:
+        name, sep, seed = item.partition(':')
+        if name not in rows:
+            raise ValueError(f'--runs {item}: {name!r} is not a row of the '
+                             f'spec (rows: {", ".join(rows)})')
+        if not per_seed(rows[name]):
+            if sep and seed != str(fixed_seed):
+                raise ValueError(
+                    f'--runs {item}: row {name!r} is run once (seed '
+                    f'{fixed_seed}); name it without a seed')
+            runs.append((name, None))
+            continue
+        try:
+            seed = int(seed)
+        except ValueError:
+            raise ValueError(f'--runs {item}: row {name!r} is run per seed; '
+                             'give ROW:SEED') from None
+        if seed not in seeds + tuning_seeds:
+            raise ValueError(
+                f'--runs {item}: seed {seed} is not among the seeds '
+                f'({", ".join(map(str, seeds + tuning_seeds))})')
+        runs.append((name, seed))
+    return list(dict.fromkeys(runs))
+
+
 def make_plan(args) -> Plan:
     """Load and check the spec against the command line; nothing runs."""
     name, _, spec = load_spec(args.spec)
@@ -558,6 +600,14 @@ def make_plan(args) -> Plan:
         raise ValueError('the spec names no metrics')
     seeds = list(spec.seeds if args.seeds is None else args.seeds)
     _check_seeds(seeds, list(spec.tuning_seeds))
+    only = None
+    if args.runs is not None:
+        if args.rows is not None:
+            raise ValueError('--runs and --rows exclude each other: --runs '
+                             'names the rows')
+        only = _parse_runs(args.runs, rows, seeds, list(spec.tuning_seeds),
+                           spec.fixed_seed)
+        args.rows = list(dict.fromkeys(name for name, _ in only))
     names = _select(rows, spec, args.rows)
     selected = [rows[n] for n in names]
     order = _dependency_order(rows, names)
@@ -634,7 +684,8 @@ def make_plan(args) -> Plan:
             tuple(pair) for pair in spec.comparisons if pair[0] in names
         ],
         metrics=list(spec.metrics),
-        prepare=prepare)
+        prepare=prepare,
+        only=only)
     gated = [r.name for r in selected if r.gate]
     if gated and spec.gate is None:
         raise ValueError(f'rows {gated} have gate=True but the spec has no '
@@ -717,7 +768,22 @@ def _check_metrics(plan: Plan, metrics: dict, row: Row, split: str,
 
 def _steps(plan: Plan) -> List[Tuple[Row, Optional[int]]]:
     """Every run in order: the rows trained once, then per seed (reported
-    seeds, then tuning seeds) each row, dependencies first."""
+    seeds, then tuning seeds) each row, dependencies first. With ``--runs``,
+    those runs in their order, each after the runs whose checkpoints it
+    needs."""
+    if plan.only is not None:
+        steps = []
+
+        def add(row, seed):
+            source = _source(row)
+            if source is not None:
+                add(plan.row(source), _source_seed(plan, row, seed))
+            if (row, seed) not in steps:
+                steps.append((row, seed))
+
+        for name, seed in plan.only:
+            add(plan.row(name), seed)
+        return steps
     per_seed = [r for r in plan.order if plan.per_seed(r)]
     once = [r for r in plan.order if not plan.per_seed(r)]
     seeds = plan.seeds + list(plan.spec.tuning_seeds)
@@ -1196,6 +1262,15 @@ def parse_args(argv=None):
         nargs='+',
         help='only these rows (with their teachers, '
         'checkpoints, baselines and comparisons\' references)')
+    parser.add_argument(
+        '--runs',
+        nargs='+',
+        metavar='ROW:SEED',
+        help='train, test (and record) only these runs, in this order, '
+        'each after the runs whose checkpoints it needs (ROW alone for a '
+        'row trained once); no table is written: e.g. to finish a long '
+        'CPU benchmark in pieces, the short runs first or one process per '
+        'run')
     parser.add_argument('--splits', nargs='+', help='only these test splits')
     parser.add_argument(
         '--cfg-options',
@@ -1234,6 +1309,30 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _report_runs(plan: Plan, runs: dict) -> dict:
+    """Print the metrics of the ``--runs`` runs; return ``{'ROW[:SEED]':
+    {split: {metric name: value}}}``."""
+    done = {}
+    for name, seed in plan.only:
+        run = runs[name][seed]
+        values = {
+            split: {
+                m.name: run['splits'][split][m.key] * m.scale
+                for m in plan.metrics if m.key in run['splits'][split]
+            }
+            for split in run['splits']
+        }
+        label = name if seed is None else f'{name}:{seed}'
+        done[label] = values
+        where = f' (from {run["record"]})' if run.get('record') else ''
+        print(f'{label}{where}: ' + '; '.join(
+            f'{split} ' + ', '.join(f'{k} {v:.2f}' for k, v in vals.items())
+            for split, vals in values.items()))
+    print('only the runs of --runs were made: run without --runs for the '
+          'table')
+    return dict(runs=done)
+
+
 def main(argv=None):
     """Run a benchmark; return ``benchmark.json``'s content (the plan's
     checks only, with ``--dry-run``)."""
@@ -1258,6 +1357,8 @@ def main(argv=None):
         os.environ['OMP_NUM_THREADS'] = str(threads)
         print(f'--jobs {args.jobs}: OMP_NUM_THREADS={threads} for every run')
     runs = execute(plan, jobs=args.jobs)
+    if plan.only is not None:
+        return _report_runs(plan, runs)
     result = dict(
         spec=plan.name,
         command=f'python {TOOL} {shlex.join(argv)}',
