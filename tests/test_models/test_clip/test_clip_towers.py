@@ -263,7 +263,9 @@ def test_text_embedding_is_taken_at_end_of_text(files):
     with torch.no_grad():
         pooled = text(tokens)
         every = text.encode_tokens(tokens) @ text.text_projection
-        assert torch.equal(pooled, every[torch.arange(3), [5, 11, 1]])
+        # one row projected or all rows: GEMMs of other shapes may sum in
+        # another order (e.g. with OMP_NUM_THREADS=1), so not bit for bit
+        torch.testing.assert_close(pooled, every[torch.arange(3), [5, 11, 1]])
         # causal: what follows the end-of-text token changes nothing
         changed = tokens.clone()
         changed[0, 6:] = 7
