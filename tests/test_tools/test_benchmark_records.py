@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import re
 import sys
 
 import pytest
@@ -111,6 +112,12 @@ def test_every_finished_run_is_recorded(tmp_path, first):
     }
     assert {'date', 'commit'} <= set(record['made'])
     assert record['made']['omp_num_threads'] == ['2']
+    # the CPU and torch: kernels (AVX-512 or not) change float sums
+    machine = record['made']['machine']
+    assert machine['torch'] == torch.__version__
+    assert set(machine['isa']) <= {'avx2', 'avx512f', 'avx512_bf16',
+                                   'amx_tile'}
+    assert machine['cpu'] and '/' in machine['cpu_family_model']
     with open(osp.join(records, 'teacher_other.json')) as f:
         other = json.load(f)
     assert other['train'] == dict(
@@ -186,10 +193,15 @@ def test_a_missing_test_only_record_tests_the_retrained_teacher(
     ]
 
 
-@pytest.mark.parametrize('change',
-                         ['config', 'cfg-options', 'split', 'data'])
+@pytest.mark.parametrize('change, why', [
+    ('config', r'its training inputs differ \(config_sha256\)'),
+    ('cfg-options', r'its training inputs differ \(options\)'),
+    ('split', r"its test on 'heldout' had other inputs"),
+    ('data', r'.*data.txt is not the file it was made with \(made on .*, '
+     r'torch .*, here .*\)'),
+])
 def test_records_of_other_inputs_are_not_used(tmp_path, monkeypatch, first,
-                                              change):
+                                              change, why, capsys):
     spec, records, _ = first
     second = Machine(tmp_path, 'second', monkeypatch)
     args = []
@@ -205,9 +217,14 @@ def test_records_of_other_inputs_are_not_used(tmp_path, monkeypatch, first,
             text = f.read()
         with open(spec, 'w') as f:
             f.write(text.replace("options=['held=1']", "options=['held=2']"))
+    capsys.readouterr()
     second.bench(spec, records, *args)
     # every run: the teacher, 2 seeds x 3 students
     assert len(second.tools.trained()) == 7
+    # each record not used says why (the students' records: their
+    # teacher, trained again, counts as new once it is not taken over)
+    out = capsys.readouterr().out
+    assert re.search(r'record .*teacher.json not used: ' + why, out), out
 
 
 def test_dry_run_names_the_recorded_runs(tmp_path, monkeypatch, first,

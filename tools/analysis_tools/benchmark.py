@@ -869,13 +869,16 @@ def _plan_records(plan: Plan, steps) -> Tuple[dict, dict]:
             continue
         if source is not None and source_sha is None:
             continue  # its teacher / checkpoint is trained anew
-        record = book.usable(
-            row.name, seed,
-            *_record_inputs(plan, row, seed, options, source_sha), data)
+        inputs = _record_inputs(plan, row, seed, options, source_sha)
+        record = book.usable(row.name, seed, *inputs, data)
         if record is not None:
             usable[key] = record
             digests[key] = (
                 source_sha if row.test_only else record['weights_sha256'])
+        elif book.load(row.name, seed) is not None:
+            why = book.mismatch(book.load(row.name, seed), *inputs, data)
+            print(f'record {osp.relpath(book.path(row.name, seed))} not '
+                  f'used: {why}', flush=True)
     # a run to train or test needs its source's checkpoint, and so on up
     for row, seed in reversed(steps):
         key = (row.name, seed)

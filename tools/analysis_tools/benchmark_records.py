@@ -114,8 +114,46 @@ class _DigestCache:
 digest_of = _DigestCache()
 
 
+#: CPU features that change which float kernels torch runs
+_ISA_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'amx_tile')
+
+
+def machine() -> dict:
+    """The CPU (``/proc/cpuinfo``'s model name, family and model, the
+    :data:`_ISA_FLAGS` it has) and torch version a run is made with: CPU
+    trainings repeat bit for bit only on the same kernels."""
+    import torch
+    info = {}
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, sep, value = line.partition(':')
+                if not sep:
+                    if info:
+                        break  # the first processor's block only
+                    continue
+                info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = set(info.get('flags', '').split())
+    return dict(
+        cpu=info.get('model name', 'unknown'),
+        cpu_family_model=f'{info.get("cpu family", "?")}/'
+        f'{info.get("model", "?")}',
+        isa=[flag for flag in _ISA_FLAGS if flag in flags],
+        torch=torch.__version__)
+
+
+def describe_machine(made: Optional[dict]) -> str:
+    if not made:
+        return 'an unrecorded machine'
+    return (f'{made.get("cpu")} {made.get("cpu_family_model")} '
+            f'[{" ".join(made.get("isa", []))}], torch {made.get("torch")}')
+
+
 def provenance() -> dict:
-    """When and from which commit (``-dirty``: with uncommitted changes)."""
+    """When, from which commit (``-dirty``: with uncommitted changes) and
+    on which machine (:func:`machine`)."""
     try:
         commit = subprocess.run(
             ['git', 'describe', '--always', '--dirty', '--abbrev=12'],
@@ -128,7 +166,8 @@ def provenance() -> dict:
     return dict(
         date=datetime.datetime.now(datetime.timezone.utc).strftime(
             '%Y-%m-%d %H:%M UTC'),
-        commit=commit)
+        commit=commit,
+        machine=machine())
 
 
 def train_inputs(config: str, seed: Optional[int], options: list,
@@ -186,17 +225,37 @@ class RecordBook:
         every split in ``tests`` (``{split: test_inputs}``) made from the
         same inputs; else None."""
         record = self.load(row, seed)
-        if record is None or record.get('train') != train:
+        if record is None or self.mismatch(record, train, tests, data):
             return None
+        return record
+
+    @staticmethod
+    def mismatch(record: dict, train: dict, tests: dict,
+                 data: dict) -> Optional[str]:
+        """Why ``record`` was not made from these inputs (see
+        :meth:`usable`), naming the first input that differs; None when it
+        was. A data file that differs is named with the machines that made
+        it and this one: CPU kernels (AVX-512 or not) change float sums."""
+        recorded_train = record.get('train', {})
+        if recorded_train != train:
+            keys = sorted(set(recorded_train) | set(train), key=str)
+            differ = [k for k in keys
+                      if recorded_train.get(k) != train.get(k)]
+            return f'its training inputs differ ({", ".join(differ)})'
         recorded_data = record.get('data', {})
-        if any(recorded_data.get(p) != d for p, d in data.items()):
-            return None
+        for path, digest in data.items():
+            if recorded_data.get(path) != digest:
+                made = record.get('made', {}).get('machine')
+                return (f'{path} is not the file it was made with (made on '
+                        f'{describe_machine(made)}, here '
+                        f'{describe_machine(machine())})')
         recorded = record.get('tests', {})
         for split, inputs in tests.items():
-            if split not in recorded or \
-                    recorded[split].get('inputs') != inputs:
-                return None
-        return record
+            if split not in recorded:
+                return f'it has no test on {split!r}'
+            if recorded[split].get('inputs') != inputs:
+                return f'its test on {split!r} had other inputs'
+        return None
 
     def save(self, row: str, seed: Optional[int], train: dict,
              weights_sha256: str, tests: dict, curves: dict, data: dict,
