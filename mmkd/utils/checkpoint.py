@@ -4,10 +4,11 @@
 Every checkpoint mmkd reads from a user path or URL goes through
 :func:`load_checkpoint`, which loads with ``weights_only=True`` explicitly,
 whatever the torch version's default, on local files and on ``http(s)://``
-downloads alike (on torch<2.4, through the same allow-list applied by
-:func:`mmkd.utils.compat.load_weights_only`). Files torch cannot load are reported with
-the config key they came from and what is wrong with them; the message
-never suggests ``weights_only=False``, which would let the file run code.
+downloads alike (on torch<2.4, with the same allow-list applied by
+:func:`mmkd.utils.compat.load_weights_only`). Files torch cannot load are
+reported with the config key they came from and what is wrong with them;
+the message never suggests ``weights_only=False``, which would let the
+file run code.
 """
 import os
 import os.path as osp

@@ -224,7 +224,8 @@ class _Writes:
         return (open, (self.path, 'w'))
 
 
-@pytest.mark.parametrize('zipfile', [True, False], ids=['zip', 'legacy-format'])
+@pytest.mark.parametrize('zipfile', [True, False],
+                         ids=['zip', 'legacy-format'])
 def test_torch_before_2_4_loads_runner_checkpoints_only(
         tmp_path, monkeypatch, zipfile):
     """torch<2.4 has no add_safe_globals, and its weights_only unpickler

@@ -600,15 +600,15 @@ def make_plan(args) -> Plan:
         raise ValueError('the spec names no metrics')
     seeds = list(spec.seeds if args.seeds is None else args.seeds)
     _check_seeds(seeds, list(spec.tuning_seeds))
-    only = None
+    only, wanted = None, args.rows
     if args.runs is not None:
         if args.rows is not None:
             raise ValueError('--runs and --rows exclude each other: --runs '
                              'names the rows')
         only = _parse_runs(args.runs, rows, seeds, list(spec.tuning_seeds),
                            spec.fixed_seed)
-        args.rows = list(dict.fromkeys(name for name, _ in only))
-    names = _select(rows, spec, args.rows)
+        wanted = list(dict.fromkeys(name for name, _ in only))
+    names = _select(rows, spec, wanted)
     selected = [rows[n] for n in names]
     order = _dependency_order(rows, names)
     for row in selected:
@@ -869,14 +869,17 @@ def _plan_records(plan: Plan, steps) -> Tuple[dict, dict]:
             continue
         if source is not None and source_sha is None:
             continue  # its teacher / checkpoint is trained anew
-        inputs = _record_inputs(plan, row, seed, options, source_sha)
-        record = book.usable(row.name, seed, *inputs, data)
-        if record is not None:
+        record = book.load(row.name, seed)
+        if record is None:
+            continue
+        why = book.mismatch(
+            record, *_record_inputs(plan, row, seed, options, source_sha),
+            data)
+        if why is None:
             usable[key] = record
             digests[key] = (
                 source_sha if row.test_only else record['weights_sha256'])
-        elif book.load(row.name, seed) is not None:
-            why = book.mismatch(book.load(row.name, seed), *inputs, data)
+        else:
             print(f'record {osp.relpath(book.path(row.name, seed))} not '
                   f'used: {why}', flush=True)
     # a run to train or test needs its source's checkpoint, and so on up
