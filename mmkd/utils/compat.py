@@ -151,6 +151,10 @@ class AllowListUnpickler(pickle.Unpickler):
     (:func:`_allowed_globals`): nothing else can be imported or called, so
     a file cannot run code. For torch without ``add_safe_globals``."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._allowed = _allowed_globals()
+
     def find_class(self, module: str, name: str):
         # protocol 2 (torch.save's) names builtins by their Python 2
         # modules, e.g. ``__builtin__.getattr``: map them as pickle does
@@ -158,14 +162,13 @@ class AllowListUnpickler(pickle.Unpickler):
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         full_name = f'{module}.{name}'
-        allowed = _allowed_globals()
-        if full_name not in allowed:
+        if full_name not in self._allowed:
             # worded as torch words it: mmkd.utils.checkpoint names the
             # refused global from this message
             raise pickle.UnpicklingError(
                 f'Unsupported global: GLOBAL {full_name} was not an allowed '
                 'global')
-        return allowed[full_name]
+        return self._allowed[full_name]
 
 
 def _allow_list_pickle_module() -> types.ModuleType:

@@ -305,11 +305,8 @@ class Plan:
         return next(r for r in self.spec.rows if r.name == name)
 
     def per_seed(self, row: Row) -> bool:
-        """Whether ``row`` has a run per seed (a test-only row: as the row
-        it tests)."""
-        if row.test_only:
-            return self.per_seed(self.row(row.checkpoint))
-        return row.per_seed
+        """Whether ``row`` has a run per seed (see :func:`_per_seed`)."""
+        return _per_seed(row, {r.name: r for r in self.spec.rows})
 
     def run_dir(self, row: Row, seed: Optional[int]) -> str:
         if seed is None:
@@ -555,23 +552,26 @@ def prepare_splits(plan: Plan, dry_run: bool = False) -> None:
                     'did not make')
 
 
+def _per_seed(row: Row, rows: Dict[str, Row]) -> bool:
+    """Whether ``row`` has a run per seed (a test-only row: as the row it
+    tests); ``rows``: the spec's rows by name."""
+    if row.test_only:
+        return _per_seed(rows[row.checkpoint], rows)
+    return row.per_seed
+
+
 def _parse_runs(items: List[str], rows: Dict[str, Row], seeds: List[int],
                 tuning_seeds: List[int],
                 fixed_seed: int) -> List[Tuple[str, Optional[int]]]:
     """``--runs`` items (``ROW:SEED``, or ``ROW`` for a row run once) as
     ``(row name, seed)`` steps (seed None for a row run once)."""
-
-    def per_seed(row):
-        return per_seed(rows[row.checkpoint]) if row.test_only else \
-            row.per_seed
-
     runs = []
     for item in items:
         name, sep, seed = item.partition(':')
         if name not in rows:
             raise ValueError(f'--runs {item}: {name!r} is not a row of the '
                              f'spec (rows: {", ".join(rows)})')
-        if not per_seed(rows[name]):
+        if not _per_seed(rows[name], rows):
             if sep and seed != str(fixed_seed):
                 raise ValueError(
                     f'--runs {item}: row {name!r} is run once (seed '
