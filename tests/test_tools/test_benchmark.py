@@ -1093,6 +1093,13 @@ def test_oadp_spec_makes_the_teacher_side_first(tmp_path, monkeypatch):
     network = str(tmp_path / 'proposals') + '/'
     spec.splits['val'].prepare = module.digit_scenes_ov(
         default) + module.teacher_side(default, network)
+    # the teacher side (trained on CPU) may be another machine's per seed
+    assert spec.per_seed_data == [
+        path for path, _ in module.teacher_side(module.DATA_ROOT)
+    ]
+    spec.per_seed_data = [
+        path for path, _ in module.teacher_side(default, network)
+    ]
     split = spec.splits['heldout']
     # the test reads the root with its generator seed, not the config's
     assert split.options[:2] == [

@@ -250,6 +250,119 @@ def test_without_records_nothing_is_recorded_or_read(tmp_path, monkeypatch,
     assert len(second.tools.trained()) == 7
 
 
+# a teacher side (teacher.txt) made by a prepare step, which may differ
+# between machines, and a teacher trained per seed
+OWN_DATA_SPEC = '''
+SPEC = BenchmarkSpec(
+    rows=[
+        Row('teacher', {config!r}),
+        Row('student', {config!r}, gate=True),
+        Row('kd', {config!r}, teacher='teacher', baseline='student'),
+    ],
+    seeds=[0, 1],
+    metrics=[Metric('mIoU')],
+    splits=dict(val=Split(prepare=[
+        ('{tmp}/data.txt', ['python', 'make.py']),
+        ('{tmp}/teacher.txt', ['python', 'make_teacher.py'])])),
+    gate=Gate('mIoU', trivial=10.0, margin=5.0),
+    per_seed_data=['{tmp}/teacher.txt'])
+'''
+
+
+@pytest.fixture
+def own_data(tmp_path, monkeypatch):
+    """The per_seed_data spec and its records after a first machine ran
+    it; the second machine's teacher side came out other."""
+    spec = write_spec(tmp_path, OWN_DATA_SPEC)
+    (tmp_path / 'data.txt').write_text('scenes')
+    (tmp_path / 'teacher.txt').write_text('first teacher side')
+    records = str(tmp_path / 'records')
+    with monkeypatch.context():
+        first = Machine(tmp_path, 'first', monkeypatch)
+        result = first.bench(spec, records)
+    (tmp_path / 'teacher.txt').write_text('second teacher side')
+    return spec, records, result
+
+
+def _set_data(records, seed, row, path, digest):
+    record_file = osp.join(records, f'seed{seed}', f'{row}.json')
+    with open(record_file) as f:
+        record = json.load(f)
+    record['data'][path] = digest
+    with open(record_file, 'w') as f:
+        json.dump(record, f)
+
+
+def test_a_seed_recorded_whole_counts_with_its_own_teacher_side(
+        tmp_path, monkeypatch, own_data, capsys):
+    spec, records, result = own_data
+    second = Machine(tmp_path, 'second', monkeypatch)
+    capsys.readouterr()
+    again = second.bench(spec, records)
+    assert second.tools.calls == []
+    assert rows_results(again) == rows_results(result)
+    out = capsys.readouterr().out
+    teacher_side = str(tmp_path / 'teacher.txt')
+    assert re.search(r'seed 1: its 3 records count together, made with '
+                     rf'their own {re.escape(teacher_side)} \(on .*torch ',
+                     out), out
+    assert again['rows']['kd']['records']['1']['own_data'] == {
+        teacher_side: hashlib.sha256(b'first teacher side').hexdigest()
+    }
+    with open(osp.join(second.work_dir, 'benchmark.md')) as f:
+        md = f.read()
+    assert f"- seed 0's runs were made with their own `{teacher_side}`" in md
+    assert "- seed 1's runs" in md
+
+
+def test_a_seed_recorded_in_part_is_trained_whole_on_this_teacher_side(
+        tmp_path, monkeypatch, own_data, capsys):
+    spec, records, _ = own_data
+    os.remove(osp.join(records, 'seed1', 'kd.json'))
+    second = Machine(tmp_path, 'second', monkeypatch)
+    capsys.readouterr()
+    again = second.bench(spec, records)
+    # seed 0 from its records; seed 1's teacher and student are not paired
+    # with a kd made on this teacher side: all three trained here
+    assert second.tools.trained() == [
+        (osp.join('seed1', row), 1) for row in ('teacher', 'student', 'kd')
+    ]
+    assert sorted(again['rows']['kd']['records']) == ['0']
+    out = capsys.readouterr().out
+    assert 'seed 0: its 3 records count together' in out
+    assert re.search(r'record .*seed1.student.json not used: .*teacher.txt '
+                     'is not the file it was made with', out), out
+    with open(osp.join(records, 'seed1', 'student.json')) as f:
+        assert json.load(f)['data'][str(tmp_path / 'teacher.txt')] == \
+            hashlib.sha256(b'second teacher side').hexdigest()
+
+
+@pytest.mark.parametrize('change', ['shared data', 'two teacher sides'])
+def test_a_seed_counts_whole_only_on_one_teacher_side_and_the_same_data(
+        tmp_path, monkeypatch, own_data, change):
+    spec, records, _ = own_data
+    if change == 'shared data':  # not per_seed_data: must be this machine's
+        (tmp_path / 'data.txt').write_text('other scenes')
+    else:  # seed 1's kd made on a third teacher side
+        _set_data(records, 1, 'kd', str(tmp_path / 'teacher.txt'), 'third')
+    second = Machine(tmp_path, 'second', monkeypatch)
+    second.bench(spec, records)
+    trained = sorted(second.tools.trained())
+    seeds = (0, 1) if change == 'shared data' else (1, )
+    assert trained == sorted((osp.join(f'seed{s}', row), s) for s in seeds
+                             for row in ('teacher', 'student', 'kd'))
+
+
+def test_per_seed_data_names_prepare_paths(tmp_path):
+    spec = write_spec(
+        tmp_path,
+        OWN_DATA_SPEC.replace("per_seed_data=['{tmp}/teacher.txt']",
+                              "per_seed_data=['{tmp}/teacher.pth']"))
+    with pytest.raises(ValueError, match=r"per_seed_data: '.*teacher.pth' is "
+                       r'not the path of a prepare step \(prepare paths: '):
+        benchmark.main([spec, '--work-dir', str(tmp_path / 'w'), '--dry-run'])
+
+
 def test_weights_digest_sees_the_weights_not_the_metadata(tmp_path):
     weights = dict(
         w=torch.arange(6.).reshape(2, 3),

@@ -221,6 +221,16 @@ class BenchmarkSpec:
         loss_key (str, optional): Training loss plotted too, e.g. the task
             loss ``'decode.loss_ce'``.
         notes (list[str]): Extra footnotes of ``benchmark.md``.
+        per_seed_data (list[str]): Paths of prepare steps (e.g. a teacher
+            side trained on CPU, which repeats bit for bit only on the same
+            kind of machine) whose files a seed's runs may have been made
+            with elsewhere: with ``--records``, a seed all of whose runs
+            have records made from the same inputs, with one copy of these
+            files among them and every other data file as here, counts
+            with its own copy (its rows stay paired on one teacher side);
+            a seed only partly recorded is trained here. Its rows' teachers
+            must be trained per seed. Defaults to none: every data file of
+            a record must be this machine's.
     """
     rows: List[Row]
     metrics: List[Metric]
@@ -235,6 +245,7 @@ class BenchmarkSpec:
     curve_metric: Optional[str] = None
     loss_key: Optional[str] = None
     notes: List[str] = field(default_factory=list)
+    per_seed_data: List[str] = field(default_factory=list)
 
 
 def constant_seg_score(label: int = 0) -> Callable:
@@ -631,6 +642,13 @@ def make_plan(args) -> Plan:
         if split not in spec.splits:
             raise ValueError(f'--splits: {split!r} is not a split of the '
                              f'spec (splits: {", ".join(spec.splits)})')
+    made = {path for name, split in spec.splits.items()
+            for path, _ in _check_prepare(name, split.prepare)}
+    for path in spec.per_seed_data:
+        if path not in made:
+            raise ValueError(
+                f'per_seed_data: {path!r} is not the path of a prepare step '
+                f'(prepare paths: {", ".join(sorted(made)) or "none"})')
     prepare = []
     for split in splits:
         steps = _check_prepare(split, spec.splits[split].prepare)
@@ -841,21 +859,85 @@ def _data_digests(plan: Plan) -> Dict[str, str]:
     }
 
 
-def _plan_records(plan: Plan, steps) -> Tuple[dict, dict]:
+def _own_data_seeds(plan: Plan, steps, data: Dict[str, str]) -> dict:
+    """The seeds of ``steps`` whose runs count from their records with
+    their own copy of the spec's ``per_seed_data`` (see
+    :class:`BenchmarkSpec`): ``{seed: ({row name: record}, {row name:
+    weights digest}, {path: digest of its copy})}``.
+
+    A seed qualifies when every per-seed row of the spec has a record for
+    it and no finished checkpoint here, each record made from the same
+    inputs (a teacher's weights as the seed's own teacher record has them)
+    with every data file but the ``per_seed_data`` ones as ``data`` has
+    it, and all of them with one copy of those, other than this
+    machine's."""
+    spec, book = plan.spec, plan.records
+    paths = [p for p in spec.per_seed_data if p in data]
+    if book is None or not paths:
+        return {}
+    rows = {r.name: r for r in spec.rows}
+    per_seed = [
+        r for r in _dependency_order(rows, list(rows)) if plan.per_seed(r)
+    ]
+    if any(_source(r) is not None and not plan.per_seed(rows[_source(r)])
+           for r in per_seed):
+        return {}  # a teacher trained once is this machine's
+    shared = {p: d for p, d in data.items() if p not in paths}
+    groups = {}
+    for seed in dict.fromkeys(s for _, s in steps if s is not None):
+        records, digests = {}, {}
+        for row in per_seed:
+            options = row.options + plan.cfg_options
+            record = book.load(row.name, seed)
+            if record is None or (not row.test_only and _local_checkpoint(
+                    plan, row, seed, options)):
+                break
+            source = _source(row)
+            source_sha = digests.get(source) if source else None
+            if book.mismatch(
+                    record, *_record_inputs(plan, row, seed, options,
+                                            source_sha), shared):
+                break
+            records[row.name] = record
+            digests[row.name] = (
+                source_sha if row.test_only else record['weights_sha256'])
+        else:
+            copies = [{p: r.get('data', {}).get(p)
+                       for p in paths} for r in records.values()]
+            own = copies[0]
+            if all(c == own for c in copies) and \
+                    own != {p: data[p] for p in paths}:
+                groups[seed] = (records, digests, own)
+    return groups
+
+
+def _plan_records(plan: Plan, steps) -> Tuple[dict, dict, dict]:
     """``{(row name, seed): record}`` of the runs whose numbers come from
     their records: no finished checkpoint in the work dir, a record made
     from the same inputs (a teacher's weights as its local checkpoint or
     its record has them), and no run still to train or test needs their
     checkpoint; and ``{(row name, seed): weights digest}`` expected of
     every run that has a checkpoint here or a usable record (a run trained
-    again is expected to come out as recorded)."""
+    again is expected to come out as recorded); and the seeds of
+    :func:`_own_data_seeds`."""
     book = plan.records
     if book is None:
-        return {}, {}
+        return {}, {}, {}
     data = _data_digests(plan)
+    groups = _own_data_seeds(plan, steps, data)
+    for seed, (records, _, own) in groups.items():
+        made = next(iter(records.values())).get('made', {})
+        print(f'seed {seed}: its {len(records)} records count together, '
+              f'made with their own {", ".join(sorted(own))} (on '
+              f'{benchmark_records.describe_machine(made.get("machine"))}),'
+              ' not with this machine\'s', flush=True)
     digests, usable, local = {}, {}, set()
     for row, seed in steps:
         key = (row.name, seed)
+        if seed in groups:
+            usable[key] = groups[seed][0][row.name]
+            digests[key] = groups[seed][1][row.name]
+            continue
         options = row.options + plan.cfg_options
         source = _source(row)
         source_sha = None
@@ -889,7 +971,7 @@ def _plan_records(plan: Plan, steps) -> Tuple[dict, dict]:
         if key in local or key in usable or source is None:
             continue
         usable.pop((source, _source_seed(plan, row, seed)), None)
-    return usable, digests
+    return usable, digests, {seed: own for seed, (_, _, own) in groups.items()}
 
 
 def _train_and_test(plan: Plan, row: Row, seed: Optional[int],
@@ -985,7 +1067,7 @@ def execute(plan: Plan, dry_run: bool = False, jobs: int = 1) -> dict:
     """
     runs = {row.name: {} for row in plan.order}
     steps = _steps(plan)
-    recorded, expected = _plan_records(plan, steps)
+    recorded, expected, own_data = _plan_records(plan, steps)
     book = plan.records
     data = _data_digests(plan) if book is not None else {}
 
@@ -1013,7 +1095,9 @@ def execute(plan: Plan, dry_run: bool = False, jobs: int = 1) -> dict:
             record = book.usable(
                 row.name, seed,
                 *_record_inputs(plan, row, seed, options, source_run
-                                and source_run['sha256']), data)
+                                and source_run['sha256']),
+                {p: d for p, d in data.items() if p not in own_data[seed]}
+                if seed in own_data else data)
         if record is not None:
             path = book.path(row.name, seed)
             if dry_run:
@@ -1030,7 +1114,8 @@ def execute(plan: Plan, dry_run: bool = False, jobs: int = 1) -> dict:
                 } if row.report else {},
                 curves=benchmark_records.record_curves(record),
                 record=osp.relpath(path, tool_runs.ROOT),
-                made=record['made'])
+                made=record['made'],
+                own_data=own_data.get(seed))
 
         def work():
             # another harness process on this work dir may be running it
@@ -1224,7 +1309,8 @@ def summarise(plan: Plan, runs: dict, trivial: dict) -> dict:
             # the runs whose numbers come from records, not from this run
             records={
                 'once' if seed is None else str(seed):
-                dict(path=run['record'], **run['made'])
+                dict(path=run['record'], own_data=run['own_data'],
+                     **run['made'])
                 for seed, run in runs[row.name].items() if run.get('record')
             },
             gate=gate.get(row.name),

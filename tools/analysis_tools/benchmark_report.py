@@ -5,6 +5,8 @@
 ``benchmark.summarise`` returns."""
 from typing import List, Optional
 
+from benchmark_records import describe_machine
+
 
 def _fmt(value, signed=False):
     if value is None:
@@ -190,6 +192,17 @@ def markdown(plan, result: dict) -> str:
                 f'{label} ' + ('' if seed == 'once' else f'seed {seed} ') +
                 f'({made["date"]}, {made["commit"]})'
                 for label, seed, made in recorded) + '.')
+    own = {}
+    for _, seed, made in recorded:
+        if made.get('own_data'):
+            own.setdefault(seed, (sorted(made['own_data']), made))
+    for seed, (paths, made) in sorted(own.items()):
+        lines.append(
+            f'- seed {seed}\'s runs were made with their own '
+            f'{", ".join(f"`{p}`" for p in paths)} (on '
+            f'{describe_machine(made.get("machine"))}), not with this '
+            'command\'s: its rows are paired with each other on that copy '
+            '(`per_seed_data` of the spec).')
     return '\n'.join(lines) + '\n'
 
 
